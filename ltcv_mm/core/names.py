@@ -1,0 +1,110 @@
+"""Canonical parameter names and the selection of prunable parameters.
+
+Canonical names are torchvision's ResNet names without any prefix
+(``layer1.0.conv1.weight``). OpenMMLab backbones use the same names under a
+prefix (``backbone.``, ``encoder_k.module.0.``, ``momentum_encoder.module.0.``),
+so one ticket binds to every copy of the backbone in a model.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Iterable, Mapping
+
+import torch
+
+# Top-level children of a torchvision-style ResNet. The first path segment that
+# is one of these marks where the backbone's own names start.
+_ROOT_SEGMENT = re.compile(r'^(conv1|bn1|layer\d+|fc|stem)$')
+
+STEM_CONV = 'conv1.weight'
+DEFAULT_EXCLUDE = (STEM_CONV,)
+
+
+def split_canonical(name: str) -> tuple[str, str] | None:
+    """Split a full parameter name into ``(prefix, canonical)``.
+
+    ``'backbone.layer1.0.conv1.weight'`` -> ``('backbone.', 'layer1.0.conv1.weight')``.
+    Returns None for names that are not inside a ResNet (necks, heads).
+    """
+    parts = name.split('.')
+    for i, seg in enumerate(parts[:-1]):
+        if _ROOT_SEGMENT.match(seg):
+            prefix = '.'.join(parts[:i])
+            return (prefix + '.' if prefix else ''), '.'.join(parts[i:])
+    return None
+
+
+def canonical_name(name: str) -> str | None:
+    """The canonical name of a full parameter name, or None outside a ResNet."""
+    split = split_canonical(name)
+    return None if split is None else split[1]
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def select_prunable(tensors: Mapping[str, torch.Tensor],
+                    include: Iterable[str] = ('*',),
+                    exclude: Iterable[str] = DEFAULT_EXCLUDE,
+                    prefix: str | None = None) -> dict[str, torch.Tensor]:
+    """Pick the prunable conv weights of one backbone, keyed by canonical name.
+
+    ``tensors`` is a state dict or ``dict(model.named_parameters())``. A
+    parameter is prunable when it is a 4-D ``*.weight`` (a conv kernel) inside
+    a ResNet, its canonical name matches an ``include`` pattern and no
+    ``exclude`` pattern (fnmatch-style, on canonical names). By default the
+    stem conv is excluded, as in the paper; BatchNorm, biases and fc never
+    qualify. ``prefix`` restricts the search to one copy of the backbone
+    (e.g. ``'backbone.'``); by default the first copy found is used.
+    """
+    include, exclude = tuple(include), tuple(exclude)
+    chosen: dict[str, torch.Tensor] = {}
+    chosen_prefix = prefix
+    for full, tensor in tensors.items():
+        split = split_canonical(full)
+        if split is None or tensor.dim() != 4 or not full.endswith('.weight'):
+            continue
+        pre, canon = split
+        if chosen_prefix is None:
+            chosen_prefix = pre
+        if pre != chosen_prefix:
+            continue
+        if _matches(canon, include) and not _matches(canon, exclude):
+            chosen[canon] = tensor
+    return chosen
+
+
+def strip_known_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Keys that start with ``prefix``, with the prefix removed."""
+    n = len(prefix)
+    return {k[n:]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def infer_arch(shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """Name the ResNet a set of canonical conv shapes comes from.
+
+    ``resnet50`` for the standard widths; a narrowed copy of the same topology
+    (``base_channels`` != 64) reads ``resnet50-w16``. Falls back to
+    ``'unknown'`` when the names are not a torchvision-style ResNet.
+    """
+    blocks: dict[int, set[int]] = {}
+    bottleneck = False
+    for name in shapes:
+        m = re.match(r'^layer(\d+)\.(\d+)\.conv(\d)\.weight$', name)
+        if m:
+            blocks.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
+            bottleneck |= m.group(3) == '3'
+    if not blocks:
+        return 'unknown'
+    depth_by_layout = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34,
+                       ((3, 4, 6, 3), True): 50, ((3, 4, 23, 3), True): 101,
+                       ((3, 8, 36, 3), True): 152}
+    layout = tuple(len(blocks[i]) for i in sorted(blocks))
+    depth = depth_by_layout.get((layout, bottleneck))
+    if depth is None:
+        return 'resnet-' + '-'.join(map(str, layout))
+    first = shapes.get('layer1.0.conv1.weight')
+    width = first[1] if first else 64  # in-channels of the first block = stem width
+    return f'resnet{depth}' if width == 64 else f'resnet{depth}-w{width}'

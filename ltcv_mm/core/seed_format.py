@@ -1,0 +1,65 @@
+"""Import and export of the masks the paper's seed code keeps.
+
+The seed code prunes with ``torch.nn.utils.prune``, so its files hold float
+0/1 masks named ``<param>_mask``: flat dicts of them, whole checkpoints where
+each pruned conv has ``weight_orig`` and ``weight_mask``, or such a dict
+under a ``mask`` key; DataParallel adds ``module.`` and MoCo
+``module.encoder_q.`` in front of the names.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from .names import split_canonical
+from .ticket import Ticket
+
+MASK_SUFFIX = '_mask'
+
+
+class SeedFormatError(ValueError):
+    """A seed-code mask file that cannot be read as a ticket."""
+
+
+def _find_mask_dict(obj: Any, where: str) -> Mapping[str, torch.Tensor]:
+    if not isinstance(obj, Mapping):
+        raise SeedFormatError(f'{where}: expected a dict of masks, got {type(obj).__name__}')
+    for key in ('mask', 'state_dict', 'model'):
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and any(str(k).endswith(MASK_SUFFIX) for k in inner):
+            return inner
+    if any(str(k).endswith(MASK_SUFFIX) for k in obj):
+        return obj
+    raise SeedFormatError(f'{where}: no "*.weight_mask" entries found (looked at the top level '
+                          f'and under "mask", "state_dict", "model"); first keys: {list(obj)[:5]}')
+
+
+def ticket_from_seed(obj: Any, where: str = '<object>', **meta: Any) -> Ticket:
+    """A Ticket from a loaded seed-code mask file or checkpoint.
+
+    With MoCo checkpoints, the query encoder's masks are used (the seed code
+    applies the same mask to the key encoder).
+    """
+    entries = _find_mask_dict(obj, where)
+    by_prefix: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in entries.items():
+        if not key.endswith(MASK_SUFFIX) or not isinstance(value, torch.Tensor):
+            continue
+        split = split_canonical(key[:-len(MASK_SUFFIX)])
+        if split is None:
+            raise SeedFormatError(f'{where}: mask {key!r} is not a ResNet layer')
+        prefix, canon = split
+        uniq = torch.unique(value)
+        if not bool(((uniq == 0) | (uniq == 1)).all()):
+            bad = [float(u) for u in uniq if u not in (0, 1)][:3]
+            raise SeedFormatError(f'{where}: mask {key!r} is not binary (holds {bad})')
+        by_prefix.setdefault(prefix, {})[canon] = value != 0
+    prefixes = sorted(by_prefix, key=lambda p: ('encoder_k' in p, len(p)))
+    masks = by_prefix[prefixes[0]]
+    return Ticket(masks, {'strategy': 'imported', 'imported_from': where, **meta})
+
+
+def ticket_to_seed(ticket: Ticket, prefix: str = '') -> dict[str, torch.Tensor]:
+    """The seed code's flat form: ``{prefix + name + '_mask': float 0/1 tensor}``."""
+    return {prefix + name + MASK_SUFFIX: mask.float() for name, mask in ticket.masks.items()}

@@ -1,0 +1,12 @@
+"""The plugin's registries: children of mmengine's roots under the scope ``ltcv``.
+
+Configs of any OpenMMLab package reach them as ``type='ltcv.<Name>'``.
+"""
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
+from mmengine.registry import LOOPS as MMENGINE_LOOPS
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import Registry
+
+MODELS = Registry('model', parent=MMENGINE_MODELS, scope='ltcv', locations=['ltcv_mm.models'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='ltcv', locations=['ltcv_mm.hooks'])
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='ltcv', locations=['ltcv_mm.hooks'])

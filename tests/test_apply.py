@@ -1,0 +1,102 @@
+"""Binding tickets to live models: prefixes, shapes, optimizer state, real training steps."""
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from ltcv_mm.core import BoundTicket, Ticket, TicketBindingError, apply_ticket, prune, select_prunable
+
+
+class TwoEncoders(nn.Module):
+    """The layout of MoCo in mmpretrain: an online backbone and a momentum copy."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torchvision.models.resnet18(num_classes=4)
+        self.encoder_k = nn.ModuleDict({'module': nn.Sequential(torchvision.models.resnet18(num_classes=4))})
+
+    def forward(self, x):
+        return self.backbone(x) + self.encoder_k['module'][0](x)
+
+
+@pytest.fixture
+def model_and_ticket():
+    torch.manual_seed(0)
+    model = TwoEncoders()
+    weights = select_prunable(dict(model.named_parameters()), prefix='backbone.')
+    return model, prune(weights, rounds=3)
+
+
+def test_one_mask_binds_to_every_copy(model_and_ticket):
+    model, ticket = model_and_ticket
+    bound = apply_ticket(ticket, model)
+    assert bound.prefixes == ['backbone.', 'encoder_k.module.0.']
+    assert len(bound) == 2 * len(ticket.masks)
+    assert bound.count_nonzero_pruned() == 0
+    for prefix in bound.prefixes:
+        w = dict(model.named_parameters())[prefix + 'layer2.0.conv1.weight']
+        mask = ticket.masks['layer2.0.conv1.weight']
+        assert int((w[~mask] != 0).sum()) == 0 and bool((w[mask] != 0).all())
+    only = BoundTicket(ticket, model, prefixes=['backbone.'])
+    assert only.prefixes == ['backbone.'] and len(only) == len(ticket.masks)
+
+
+def test_pruned_weights_stay_zero_through_real_sgd_steps(model_and_ticket):
+    model, ticket = model_and_ticket
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    bound = apply_ticket(ticket, model, opt)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        assert bound.count_nonzero_pruned() > 0  # the optimizer moves them...
+        bound.apply()
+        bound.apply_to_optimizer(opt)
+        assert bound.count_nonzero_pruned() == 0  # ...and one fused multiply puts them back
+    for p, m in zip(bound.params, bound.masks):
+        buf = opt.state[p]['momentum_buffer']
+        assert int((buf[~m] != 0).sum()) == 0
+    # Kept weights did train.
+    w = dict(model.named_parameters())['backbone.layer1.0.conv1.weight']
+    assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_adam_moments_are_zeroed(model_and_ticket):
+    model, ticket = model_and_ticket
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.randn(2, 3, 32, 32)).sum().backward()
+    opt.step()
+    bound = apply_ticket(ticket, model, opt)
+    for p, m in zip(bound.params, bound.masks):
+        for key in ('exp_avg', 'exp_avg_sq'):
+            assert int((opt.state[p][key][~m] != 0).sum()) == 0
+
+
+def test_state_dict_masking(model_and_ticket):
+    model, ticket = model_and_ticket
+    bound = BoundTicket(ticket, model)
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    bound.apply_to_state_dict(sd)
+    for name, m in zip(bound.names, bound.masks):
+        assert int((sd[name][~m] != 0).sum()) == 0
+
+
+def test_wrong_architecture_and_shapes_are_named(model_and_ticket):
+    _, ticket18 = model_and_ticket
+    r50 = torchvision.models.resnet50()
+    with pytest.raises(TicketBindingError, match=r"layer1.0.conv1.weight.*shape.*another architecture \(resnet18\)"):
+        apply_ticket(ticket18, r50)
+    ticket50 = Ticket.dense(select_prunable(dict(r50.named_parameters())))
+    with pytest.raises(TicketBindingError, match='layer'):
+        apply_ticket(ticket50, torchvision.models.resnet18())
+    stray = Ticket({'layer9.0.conv1.weight': torch.ones(2, 2, 1, 1, dtype=torch.bool)})
+    with pytest.raises(TicketBindingError, match='none of its 1 layers'):
+        apply_ticket(stray, r50)
+
+
+def test_masks_are_one_byte_per_weight(model_and_ticket):
+    model, ticket = model_and_ticket
+    bound = BoundTicket(ticket, model, prefixes=['backbone.'])
+    assert all(m.dtype == torch.bool for m in bound.masks)
+    assert sum(m.numel() * m.element_size() for m in bound.masks) == ticket.numel

@@ -1,0 +1,135 @@
+"""Pruning strategies against the torch.nn.utils.prune oracle (the seed code's method)."""
+import pytest
+import torch
+import torch.nn.utils.prune as torch_prune
+import torchvision
+
+from ltcv_mm.core import Ticket, get_strategy, prune, random_like, select_prunable
+from ltcv_mm.core.strategies import count_to_prune
+
+
+def _oracle_masks(state, names, rounds, rate=0.2):
+    """k successive global_unstructured(L1Unstructured) calls, as the seed code prunes."""
+    model = torchvision.models.resnet50()
+    model.load_state_dict(state)
+    modules = dict(model.named_modules())
+    params = [(modules[n[:-len('.weight')]], 'weight') for n in names]
+    for _ in range(rounds):
+        torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=rate)
+    return {n: modules[n[:-len('.weight')]].weight_mask.bool() for n in names}
+
+
+def assert_same_as_oracle(ticket, oracle, weights):
+    """Bit-identical masks, except where magnitudes tie exactly at a cut.
+
+    torch.nn.utils.prune breaks exact ties by topk's internal order; there the
+    multiset of kept magnitudes must still be identical.
+    """
+    diff_vals = []
+    for name, ref in oracle.items():
+        diff = ticket.masks[name] != ref
+        diff_vals.append(weights[name].abs()[diff])
+    diff_vals = torch.cat(diff_vals)
+    ours = torch.cat([weights[n].abs()[ticket.masks[n]] for n in oracle]).sort().values
+    theirs = torch.cat([weights[n].abs()[oracle[n]] for n in oracle]).sort().values
+    assert torch.equal(ours, theirs), 'kept magnitudes differ from torch.nn.utils.prune'
+    # Any disagreement is a pair of weights with the same magnitude, swapped.
+    assert diff_vals.numel() % 2 == 0
+    if diff_vals.numel():
+        assert torch.unique(diff_vals).numel() <= diff_vals.numel() // 2
+    assert diff_vals.numel() <= 8, f'{diff_vals.numel()} disagreements: more than exact ties'
+
+
+@pytest.mark.parametrize('rounds', [1, 2, 5])
+def test_global_magnitude_matches_torch_prune_on_resnet50(resnet50_state, rounds):
+    weights = select_prunable(resnet50_state)
+    ticket = prune(weights, rounds=rounds, rate=0.2)
+    oracle = _oracle_masks(resnet50_state, list(weights), rounds)
+    assert_same_as_oracle(ticket, oracle, weights)
+    expected_kept = 23_445_504
+    for _ in range(rounds):
+        expected_kept -= round(0.2 * expected_kept)
+    assert ticket.kept == expected_kept
+    assert ticket.density == pytest.approx(0.8 ** rounds, abs=1e-6)
+    assert ticket.meta['round'] == rounds and ticket.meta['strategy'] == 'global_magnitude'
+
+
+def test_masks_are_bit_identical_without_ties():
+    """Distinct magnitudes (a permutation of a grid) leave no tie to break."""
+    g = torch.Generator().manual_seed(1)
+    shapes = {'layer1.0.conv1.weight': (8, 4, 3, 3), 'layer1.0.conv2.weight': (8, 8, 1, 1),
+              'layer2.0.conv1.weight': (16, 8, 3, 3)}
+    n = sum(torch.Size(s).numel() for s in shapes.values())
+    values = (torch.randperm(n, generator=g).float() + 1) * torch.where(torch.rand(n, generator=g) < 0.5, -1, 1)
+    weights, off = {}, 0
+    for k, s in shapes.items():
+        weights[k] = values[off:off + torch.Size(s).numel()].view(s)
+        off += torch.Size(s).numel()
+    convs = {k: torch.nn.Conv2d(s[1], s[0], s[2], bias=False) for k, s in shapes.items()}
+    for k, c in convs.items():
+        c.weight.data.copy_(weights[k])
+    params = [(c, 'weight') for c in convs.values()]
+    ticket = Ticket.dense(weights)
+    for _ in range(4):
+        torch_prune.global_unstructured(params, pruning_method=torch_prune.L1Unstructured, amount=0.2)
+        ticket = get_strategy('global_magnitude')(weights, ticket, 0.2)
+        for k, c in convs.items():
+            assert torch.equal(ticket.masks[k], c.weight_mask.bool()), k
+
+
+def test_count_is_round_of_rate_times_remaining():
+    assert count_to_prune(0.2, 10) == 2
+    assert count_to_prune(0.25, 10) == 2   # 2.5 rounds half to even, as torch.nn.utils.prune
+    assert count_to_prune(0.35, 10) == 4   # 3.5 -> 4
+
+
+def test_layerwise_magnitude_prunes_each_layer_by_rate(resnet50_state):
+    weights = select_prunable(resnet50_state)
+    t = prune(weights, rounds=2, strategy='layerwise_magnitude')
+    for name, mask in t.masks.items():
+        n = mask.numel()
+        kept = n - round(0.2 * n)
+        kept -= round(0.2 * kept)
+        assert int(mask.sum()) == kept, name
+        # the pruned weights are the smallest of their layer
+        w = weights[name].abs()
+        assert w[~mask].max() <= w[mask].min()
+
+
+def test_random_global_is_seeded_and_global(resnet50_state):
+    weights = select_prunable(resnet50_state)
+    a = prune(weights, rounds=2, strategy='random_global', generator=torch.Generator().manual_seed(3))
+    b = prune(weights, rounds=2, strategy='random_global', generator=torch.Generator().manual_seed(3))
+    c = prune(weights, rounds=2, strategy='random_global', generator=torch.Generator().manual_seed(4))
+    assert a == b and a != c
+    assert a.kept == prune(weights, rounds=2).kept
+    # independent of magnitude: overlap with the magnitude ticket is chance level,
+    # IoU = d^2 / (2d - d^2) for two independent masks of density d
+    mag = prune(weights, rounds=2)
+    d = 0.64
+    assert a.overlap(mag) == pytest.approx(d * d / (2 * d - d * d), abs=0.005)
+
+
+def test_random_like_copies_per_layer_densities(resnet50_state):
+    weights = select_prunable(resnet50_state)
+    ticket = prune(weights, rounds=3, strategy='layerwise_magnitude')
+    ticket = prune(weights, ticket, rounds=1)  # uneven per-layer densities
+    rnd = random_like(ticket, torch.Generator().manual_seed(0))
+    assert rnd.layer_density() == ticket.layer_density()
+    assert rnd != ticket
+
+
+def test_prune_rejects_bad_rate_and_unknown_strategy(resnet50_state):
+    weights = select_prunable(resnet50_state)
+    for rate in (0.0, 1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match='rate must be in'):
+            prune(weights, rate=rate)
+    with pytest.raises(KeyError, match='unknown pruning strategy'):
+        prune(weights, strategy='nope')
+
+
+def test_nan_weights_are_named():
+    w = {'layer1.0.conv1.weight': torch.randn(4, 4, 3, 3)}
+    w['layer1.0.conv1.weight'][0, 0, 0, 0] = float('nan')
+    with pytest.raises(ValueError, match="layer1.0.conv1.weight.*NaN"):
+        prune(w)

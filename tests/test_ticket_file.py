@@ -1,0 +1,116 @@
+import json
+import struct
+
+import pytest
+import torch
+
+from ltcv_mm.core import (Ticket, TicketFileError, load_ticket, prune, save_ticket,
+                          select_prunable)
+
+
+@pytest.fixture(scope='module')
+def r50_ticket(resnet50_state):
+    t = prune(select_prunable(resnet50_state), rounds=3)
+    t.meta.update(source='supervised', metric=71.5)
+    return t
+
+
+def test_round_trip_keeps_masks_and_meta(r50_ticket, tmp_path):
+    path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
+    back = load_ticket(path)
+    assert back == r50_ticket
+    assert back.meta['arch'] == 'resnet50'
+    assert back.meta['source'] == 'supervised' and back.meta['round'] == 3
+    assert back.meta['metric'] == 71.5 and back.meta['strategy'] == 'global_magnitude'
+    assert back.layer_sparsity() == r50_ticket.layer_sparsity()
+
+
+def test_file_is_about_one_bit_per_weight(r50_ticket, tmp_path):
+    path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
+    bits_per_weight = path.stat().st_size * 8 / r50_ticket.numel
+    assert bits_per_weight <= 1.1, bits_per_weight
+
+
+def test_metadata_holds_per_layer_sparsity(r50_ticket, tmp_path):
+    from safetensors import safe_open
+    path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
+    with safe_open(str(path), 'pt') as f:
+        meta = json.loads(f.metadata()['ltcv_ticket'])
+    assert meta['format'] == 'ltcv_mm.ticket' and meta['version'] == 1
+    assert meta['sparsity'] == pytest.approx(r50_ticket.sparsity)
+    assert meta['layers']['layer4.2.conv3.weight']['shape'] == [2048, 512, 1, 1]
+    assert meta['layers']['layer1.0.conv1.weight']['sparsity'] == pytest.approx(
+        r50_ticket.layer_sparsity()['layer1.0.conv1.weight'])
+
+
+def test_truncated_file_is_rejected_with_its_name(r50_ticket, tmp_path):
+    path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
+    data = path.read_bytes()
+    for cut in (4, 100, len(data) // 2, len(data) - 1):
+        bad = tmp_path / f'cut{cut}.safetensors'
+        bad.write_bytes(data[:cut])
+        with pytest.raises(TicketFileError, match=f'cut{cut}.safetensors'):
+            load_ticket(bad)
+
+
+def test_bit_flip_in_masks_is_detected(r50_ticket, tmp_path):
+    path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
+    data = bytearray(path.read_bytes())
+    (n,) = struct.unpack('<Q', data[:8])
+    for pos in (8 + n + 10, len(data) - 5, 8 + n + (len(data) - 8 - n) // 2):
+        flipped = bytearray(data)
+        flipped[pos] ^= 0x10
+        bad = tmp_path / 'flip.safetensors'
+        bad.write_bytes(bytes(flipped))
+        with pytest.raises(TicketFileError, match='corrupt'):
+            load_ticket(bad)
+
+
+def test_bit_flip_in_header_is_detected(r50_ticket, tmp_path):
+    path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
+    data = path.read_bytes()
+    i = data.index(b'kept')
+    flipped = data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1:]   # "kept" -> "jept"
+    bad = tmp_path / 'flip.safetensors'
+    bad.write_bytes(flipped)
+    with pytest.raises(TicketFileError):
+        load_ticket(bad)
+
+
+def test_unknown_version_and_foreign_safetensors(tmp_path):
+    from safetensors.torch import save_file
+    t = Ticket({'layer1.0.conv1.weight': torch.ones(2, 2, 1, 1, dtype=torch.bool)})
+    path = save_ticket(t, tmp_path / 't.safetensors')
+    data = path.read_bytes().replace(b'\\"version\\": 1', b'\\"version\\": 9')
+    (tmp_path / 'v9.safetensors').write_bytes(data)
+    with pytest.raises(TicketFileError, match='version 9 is not supported'):
+        load_ticket(tmp_path / 'v9.safetensors')
+    save_file({'w': torch.zeros(3)}, str(tmp_path / 'weights.safetensors'))
+    with pytest.raises(TicketFileError, match='not a ticket'):
+        load_ticket(tmp_path / 'weights.safetensors')
+    with pytest.raises(FileNotFoundError, match='missing.safetensors'):
+        load_ticket(tmp_path / 'missing.safetensors')
+
+
+def test_no_silent_overwrite_and_atomic_write(tmp_path, monkeypatch):
+    a = Ticket({'layer1.0.conv1.weight': torch.tensor([1, 0, 1, 1], dtype=torch.bool).view(1, 4, 1, 1)})
+    b = a.reverse()
+    path = tmp_path / 'a.safetensors'
+    save_ticket(a, path)
+    save_ticket(a, path)  # the same ticket again is fine
+    with pytest.raises(FileExistsError, match='refusing to overwrite'):
+        save_ticket(b, path)
+    assert load_ticket(path) == a
+    # a write that dies half-way leaves the old file and no temporary behind
+    import ltcv_mm.core.atomic as atomic
+
+    def dying_fsync(fd):
+        raise OSError('disk full')
+    monkeypatch.setattr(atomic.os, 'fsync', dying_fsync)
+    with pytest.raises(OSError, match='disk full'):
+        save_ticket(b, path, overwrite=True)
+    monkeypatch.undo()
+    assert load_ticket(path) == a
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.safetensors']
+    save_ticket(b, path, overwrite=True)
+    assert load_ticket(path) == b

@@ -1,0 +1,48 @@
+"""Tiny data sets in the standard on-disk formats, written by the tests themselves."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def write_image_folder(root: Path, classes=('a', 'b'), per_class: int = 4, size: int = 32, seed: int = 0) -> Path:
+    """An mmpretrain CustomDataset folder: root/<class>/<n>.png, classes told apart by colour."""
+    rng = np.random.default_rng(seed)
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
+            img[..., c % 3] += 150
+            Image.fromarray(img).save(root / name / f'{i}.png')
+    return root
+
+
+def tiny_classifier_cfg(work_dir: Path, data_root: Path, max_epochs: int = 1, num_classes: int = 2) -> dict:
+    """A real mmpretrain ImageClassifier with a narrow ResNet-50 (same layer names) and CustomDataset."""
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
+    loader = dict(batch_size=4, num_workers=0, dataset=dict(type='CustomDataset', data_root=str(data_root),
+                  pipeline=pipeline), sampler=dict(type='DefaultSampler', shuffle=True))
+    return dict(
+        default_scope='mmpretrain',
+        work_dir=str(work_dir),
+        model=dict(type='ImageClassifier',
+                   data_preprocessor=dict(num_classes=num_classes, mean=[127.0] * 3, std=[60.0] * 3, to_rgb=True),
+                   backbone=dict(type='ResNet', depth=50, stem_channels=8, base_channels=8, out_indices=(3,)),
+                   neck=dict(type='GlobalAveragePooling'),
+                   head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=256,
+                             loss=dict(type='CrossEntropyLoss'))),
+        train_dataloader=loader,
+        val_dataloader={**loader, 'sampler': dict(type='DefaultSampler', shuffle=False)},
+        val_evaluator=dict(type='Accuracy', topk=(1,)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
+        val_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4)),
+        param_scheduler=[dict(type='MultiStepLR', by_epoch=True, milestones=[1], gamma=0.1)],
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
+                           logger=dict(type='LoggerHook', interval=1)),
+        env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo')),
+        randomness=dict(seed=0),
+        log_level='WARNING',
+    )

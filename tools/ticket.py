@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""Make, inspect and exchange lottery tickets.
+
+  prune CHECKPOINT --rounds K [--rate 0.2] [--strategy S] -o OUT
+                        K pruning steps on fixed pre-trained weights
+                        (one-shot magnitude pruning for K = 1)
+  info TICKET           sparsity overall and per layer
+  export TICKET -o OUT.pth
+                        the seed code's flat '*.weight_mask' form
+  import SEED_FILE -o OUT
+                        a ticket from the seed code's masks
+  overlap A B [C ...]   IoU of kept weights, as a matrix
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from ltcv_mm.core import (STRATEGIES, Ticket, atomic_torch_save, infer_arch, load_ticket, prune,
+                          random_like, save_ticket, select_prunable, ticket_from_seed,
+                          ticket_to_seed, to_canonical, torch_load_safe)
+from ltcv_mm.core.names import DEFAULT_EXCLUDE
+
+
+def cmd_prune(args):
+    ckpt = torch_load_safe(args.checkpoint)
+    state, fmt = to_canonical(ckpt, args.format, where=args.checkpoint)
+    weights = select_prunable(state, include=args.include or ('*',),
+                              exclude=args.exclude if args.exclude is not None else DEFAULT_EXCLUDE)
+    if not weights:
+        raise ValueError(f'{args.checkpoint}: no prunable conv weight matches include='
+                         f'{args.include} exclude={args.exclude}')
+    gen = torch.Generator().manual_seed(args.seed)
+    if args.strategy == 'random_like':
+        if not args.reference:
+            raise ValueError('--strategy random_like needs --reference TICKET')
+        ticket = random_like(load_ticket(args.reference), gen)
+    else:
+        ticket = prune(weights, rate=args.rate, rounds=args.rounds, strategy=args.strategy, generator=gen)
+    ticket.meta.update(arch=infer_arch(ticket.shapes), source=args.source or fmt,
+                       pretrained=str(args.checkpoint))
+    save_ticket(ticket, args.out, overwrite=args.force)
+    print(f'wrote {args.out}: {ticket}')
+
+
+def cmd_info(args):
+    ticket = load_ticket(args.ticket)
+    if args.json:
+        print(json.dumps({'meta': ticket.meta, 'sparsity': ticket.sparsity, 'numel': ticket.numel,
+                          'kept': ticket.kept, 'layers': ticket.layer_sparsity()}, indent=1))
+        return
+    print(f'{args.ticket}')
+    for key in ('arch', 'source', 'round', 'rate', 'strategy', 'metric'):
+        if ticket.meta.get(key) is not None:
+            print(f'  {key:9s} {ticket.meta[key]}')
+    print(f'  sparsity  {ticket.sparsity:.4%} ({ticket.numel - ticket.kept:,} of {ticket.numel:,} '
+          f'prunable weights pruned, {len(ticket.masks)} layers)')
+    print(f'  {"layer":34s} {"weights":>10s} {"sparsity":>9s}')
+    for name, sp in ticket.layer_sparsity().items():
+        print(f'  {name:34s} {ticket.masks[name].numel():10,d} {sp:9.2%}')
+
+
+def cmd_export(args):
+    ticket = load_ticket(args.ticket)
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FileExistsError(f'{out} already exists; pass --force to overwrite it')
+    atomic_torch_save(ticket_to_seed(ticket, args.prefix), out)
+    print(f'wrote {out}: {len(ticket.masks)} "*.weight_mask" tensors')
+
+
+def cmd_import(args):
+    obj = torch_load_safe(args.seed_file)
+    ticket = ticket_from_seed(obj, where=args.seed_file)
+    ticket.meta.update(arch=infer_arch(ticket.shapes))
+    if args.source:
+        ticket.meta['source'] = args.source
+    save_ticket(ticket, args.out, overwrite=args.force)
+    print(f'wrote {args.out}: {ticket}')
+
+
+def cmd_overlap(args):
+    tickets = [load_ticket(p) for p in args.tickets]
+    names = [Path(p).stem for p in args.tickets]
+    width = max(8, *(len(n) for n in names))
+    print(' ' * width + ''.join(f' {n[:width]:>{width}s}' for n in names))
+    for n, a in zip(names, tickets):
+        print(f'{n:{width}s}' + ''.join(f' {a.overlap(b):{width}.4f}' for b in tickets))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest='command', required=True)
+
+    q = sub.add_parser('prune', help='prune fixed weights (one-shot or K steps)')
+    q.add_argument('checkpoint')
+    q.add_argument('-o', '--out', required=True)
+    q.add_argument('--rounds', type=int, default=1)
+    q.add_argument('--rate', type=float, default=0.2)
+    q.add_argument('--strategy', default='global_magnitude', choices=sorted(STRATEGIES) + ['random_like'])
+    q.add_argument('--reference', help='ticket whose per-layer densities random_like copies')
+    q.add_argument('--seed', type=int, default=0, help='seed of the random strategies')
+    q.add_argument('--format', default='auto', help='checkpoint layout (see convert_pretrained.py)')
+    q.add_argument('--include', nargs='+', help='canonical-name patterns to prune (default all convs)')
+    q.add_argument('--exclude', nargs='*', help=f'patterns to keep dense (default {DEFAULT_EXCLUDE})')
+    q.add_argument('--source', help='pre-training recorded in the ticket (default: the checkpoint format)')
+    q.add_argument('--force', action='store_true', help='overwrite OUT if it holds another ticket')
+    q.set_defaults(func=cmd_prune)
+
+    q = sub.add_parser('info', help='sparsity overall and per layer')
+    q.add_argument('ticket')
+    q.add_argument('--json', action='store_true')
+    q.set_defaults(func=cmd_info)
+
+    q = sub.add_parser('export', help="to the seed code's '*.weight_mask' form")
+    q.add_argument('ticket')
+    q.add_argument('-o', '--out', required=True)
+    q.add_argument('--prefix', default='', help="prefix for the keys, e.g. 'module.'")
+    q.add_argument('--force', action='store_true')
+    q.set_defaults(func=cmd_export)
+
+    q = sub.add_parser('import', help="from the seed code's masks or checkpoints")
+    q.add_argument('seed_file')
+    q.add_argument('-o', '--out', required=True)
+    q.add_argument('--source', help='pre-training to record (supervised, simclr, moco)')
+    q.add_argument('--force', action='store_true')
+    q.set_defaults(func=cmd_import)
+
+    q = sub.add_parser('overlap', help='IoU of kept weights between tickets')
+    q.add_argument('tickets', nargs='+')
+    q.set_defaults(func=cmd_overlap)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as e:
+        sys.exit(f'error: {e.args[0] if isinstance(e, KeyError) else e}')
+
+
+if __name__ == '__main__':
+    main()
