@@ -11,3 +11,4 @@ from .compat.safe_globals import allow_mmengine_checkpoints  # noqa: E402
 allow_mmengine_checkpoints()
 
 from . import registry  # noqa: E402,F401
+from . import hooks  # noqa: E402,F401

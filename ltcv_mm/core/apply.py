@@ -132,3 +132,23 @@ def apply_ticket(ticket: Ticket, model: nn.Module, optimizer: torch.optim.Optimi
     if optimizer is not None:
         bound.apply_to_optimizer(optimizer)
     return bound
+
+
+@torch.no_grad()
+def mask_state_dict(ticket: Ticket, state_dict: dict) -> int:
+    """Zero pruned weights in a state dict, under any prefix. Returns the tensors masked.
+
+    Binds by name like :class:`BoundTicket`, so it also masks a checkpoint's
+    copies of the backbone (an EMA's ``module.`` names, a momentum encoder).
+    Entries whose shape does not fit are left alone.
+    """
+    count = 0
+    for name, tensor in state_dict.items():
+        split = split_canonical(name)
+        if split is None or not isinstance(tensor, torch.Tensor):
+            continue
+        mask = ticket.masks.get(split[1])
+        if mask is not None and tuple(tensor.shape) == tuple(mask.shape):
+            tensor.mul_(mask.to(tensor.device))
+            count += 1
+    return count

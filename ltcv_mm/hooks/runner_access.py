@@ -1,0 +1,48 @@
+"""Small accessors into mmengine's Runner that the hooks share."""
+from __future__ import annotations
+
+from typing import TypeVar
+
+import torch
+from mmengine.model import is_model_wrapper
+from torch import nn
+
+H = TypeVar('H')
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside DDP / FSDP wrappers: parameters are masked there, in place."""
+    return model.module if is_model_wrapper(model) else model
+
+
+def find_hook(runner, cls: type[H]) -> H | None:
+    for hook in runner.hooks:
+        if isinstance(hook, cls):
+            return hook
+    return None
+
+
+def optimizers(runner) -> list[torch.optim.Optimizer]:
+    """Every optimizer of the runner (one, or several in an OptimWrapperDict)."""
+    wrapper = getattr(runner, 'optim_wrapper', None)
+    if wrapper is None or isinstance(wrapper, dict):  # not built: test-only runs
+        return []
+    if hasattr(wrapper, 'optim_wrappers'):
+        return [w.optimizer for w in wrapper.optim_wrappers.values()]
+    return [wrapper.optimizer]
+
+
+def ema_models(runner) -> list[nn.Module]:
+    """Averaged copies of the model kept by mmengine's EMAHook (and subclasses)."""
+    from mmengine.hooks import EMAHook
+    return [h.ema_model for h in runner.hooks if isinstance(h, EMAHook) and hasattr(h, 'ema_model')]
+
+
+def by_epoch(runner) -> bool:
+    from mmengine.runner import IterBasedTrainLoop
+    return not isinstance(runner.train_loop, IterBasedTrainLoop)
+
+
+def progress(runner, epochs: bool) -> int:
+    """Completed epochs or iterations, as the loops count them between steps."""
+    return runner.epoch if epochs else runner.iter
