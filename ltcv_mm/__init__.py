@@ -1,14 +1,17 @@
 """ltcv_mm: lottery tickets in pre-trained ResNet-50 backbones, for OpenMMLab 2.x.
 
-Importing the package registers its modules under the scope ``ltcv`` and
-lets mmengine resume its own checkpoints under torch's ``weights_only=True``
-default (see ``ltcv_mm.compat.safe_globals``).
+Importing the package registers its modules under the scope ``ltcv``, lets
+mmengine resume its own checkpoints under torch's ``weights_only=True``
+default (``ltcv_mm.compat.safe_globals``) and lets its DDP launcher run on
+machines without a GPU (``ltcv_mm.compat.cpu_distributed``).
 """
 __version__ = '0.1.0'
 
+from .compat.cpu_distributed import allow_cpu_distributed  # noqa: E402
 from .compat.safe_globals import allow_mmengine_checkpoints  # noqa: E402
 
 allow_mmengine_checkpoints()
+allow_cpu_distributed()
 
 from . import registry  # noqa: E402,F401
 from . import hooks  # noqa: E402,F401

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ltcv_mm.core import (STRATEGIES, Ticket, atomic_torch_save, infer_arch, load_ticket, prune,
+from ltcv_mm.core import (STRATEGIES, atomic_torch_save, infer_arch, load_ticket, prune,
                           random_like, save_ticket, select_prunable, ticket_from_seed,
                           ticket_to_seed, to_canonical, torch_load_safe)
 from ltcv_mm.core.names import DEFAULT_EXCLUDE

@@ -42,13 +42,16 @@ class IMPHook(Hook):
     optimizer state and every parameter scheduler. After the last round it
     writes ``imp_summary.json`` and ``imp_summary.csv`` beside the tickets.
 
-    The hook owns the run's length: ``(rounds + 1) * interval``. With neither
-    ``rounds`` nor ``target_sparsity`` it fits as many rounds as the
-    configured run holds. Parameter schedulers restart each round, so they
-    should span one round.
+    The hook owns the run's length: ``(rounds + 1) * interval``. By default
+    the configured run (``train_cfg.max_epochs`` / ``max_iters``) is one
+    round, so a stock config's schedule and its parameter schedulers (whose
+    ``end`` defaults to that length) replay in every round, as in the paper's
+    downstream IMP. With an explicit ``interval`` and neither ``rounds`` nor
+    ``target_sparsity``, as many rounds are fitted as the configured run holds.
 
     Args:
-        interval: epochs (epoch-based loop) or iterations (iteration-based) per round.
+        interval: epochs (epoch-based loop) or iterations (iteration-based)
+            per round; default: the configured run length.
         rounds: pruning steps; the last ticket is trained for one more round.
         target_sparsity: instead of ``rounds``: prune until at least this sparsity.
         rate: fraction of the remaining weights removed per round.
@@ -67,20 +70,23 @@ class IMPHook(Hook):
 
     priority = 'NORMAL'
 
-    def __init__(self, interval: int, rounds: int | None = None, target_sparsity: float | None = None,
+    def __init__(self, interval: int | None = None, rounds: int | None = None, target_sparsity: float | None = None,
                  rate: float = 0.2, strategy: str = 'global_magnitude',
                  include: Sequence[str] = ('*',), exclude: Sequence[str] = DEFAULT_EXCLUDE,
                  prefix: str | None = None, metric: str | None = None, save_dir: str | None = None,
                  source: str | None = None, seed: int = 0) -> None:
-        if int(interval) < 1:
+        if interval is not None and int(interval) < 1:
             raise IMPConfigError(f'IMPHook: interval must be >= 1, got {interval}')
+        if interval is None and rounds is None and target_sparsity is None:
+            raise IMPConfigError('IMPHook: set rounds or target_sparsity (each round then lasts the '
+                                 'configured run), or an interval')
         if rounds is not None and target_sparsity is not None:
             raise IMPConfigError('IMPHook: give rounds or target_sparsity, not both')
         if rounds is not None and int(rounds) < 1:
             raise IMPConfigError(f'IMPHook: rounds must be >= 1, got {rounds}')
         if target_sparsity is not None and not 0.0 < target_sparsity < 1.0:
             raise IMPConfigError(f'IMPHook: target_sparsity must be in (0, 1), got {target_sparsity}')
-        self.interval = int(interval)
+        self.interval = None if interval is None else int(interval)
         self.rounds = None if rounds is None else int(rounds)
         self.target_sparsity = target_sparsity
         self.rate = check_rate(rate)
@@ -122,6 +128,7 @@ class IMPHook(Hook):
                     raise IMPConfigError(f'IMPHook: the starting ticket covers {name!r}, which is not '
                                          f'among the prunable parameters')
         total = self._run_length(runner, weights, unit)
+        self._check_schedulers(runner, unit)
         if self.rewinder.rewind_at > self.interval:
             raise IMPConfigError(
                 f'IMPHook: the rewind point ({self.rewinder.rewind_at} {unit}) is later than the first '
@@ -146,6 +153,8 @@ class IMPHook(Hook):
 
     def _run_length(self, runner, weights, unit: str) -> int:
         configured = runner.train_loop.max_epochs if self.epochs else runner.train_loop.max_iters
+        if self.interval is None:
+            self.interval = configured
         if self.rounds is None and self.target_sparsity is not None:
             kept = total = sum(w.numel() for w in weights.values())
             self.rounds = 0
@@ -162,6 +171,14 @@ class IMPHook(Hook):
                                      f'of {self.interval} {unit} followed by training: make it at least '
                                      f'{2 * self.interval} {unit}, or set rounds')
         return (self.rounds + 1) * self.interval
+
+    def _check_schedulers(self, runner, unit: str) -> None:
+        for sched in self._schedulers(runner):
+            if sched.end < self.interval or sched.begin >= self.interval:
+                runner.logger.warning(
+                    f'IMP: {type(sched).__name__} spans [{sched.begin}, {sched.end}) {unit} but restarts '
+                    f'every round of {self.interval} {unit}: it will stop or never start within a '
+                    f'round. Schedulers should describe one round.')
 
     def _set_run_length(self, runner, total: int) -> None:
         loop = runner.train_loop
@@ -233,9 +250,10 @@ class IMPHook(Hook):
             'ticket': self._ticket_path(self.round) if self.round else None,
         }
         self.records.append(record)
-        if self.round and is_main_process():  # the finished ticket's file now learns its metric
+        if self.round:  # the finished ticket (and its file) now learns its metric
             ticket.meta.update(metric=value, metric_name=key)
-            save_ticket(ticket, record['ticket'], overwrite=True)
+            if is_main_process():
+                save_ticket(ticket, record['ticket'], overwrite=True)
         runner.logger.info(f'IMP: round {self.round} done: sparsity {record["sparsity"]:.4%}, '
                            f'{key or "no metric"} = {value}')
         scalars = {'imp/sparsity': record['sparsity'], 'imp/round': float(self.round)}

@@ -1,0 +1,46 @@
+"""Let mmengine 0.10.7 run DDP on machines without a GPU (gloo backend).
+
+mmengine's PyTorch launcher calls ``torch.cuda.set_device(LOCAL_RANK)``
+unconditionally, and its Runner wraps the model in DDP with
+``device_ids=[LOCAL_RANK]``, which torch refuses for a CPU module. Both are
+adjusted only while no CUDA device is available; GPU runs are untouched.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+
+def _cpu_init_dist_pytorch(original):
+    @functools.wraps(original)
+    def init(backend: str = 'nccl', init_backend: str = 'torch', **kwargs) -> None:
+        if torch.cuda.is_available():
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            raise RuntimeError("distributed training without a GPU needs the gloo backend: set "
+                               "env_cfg = dict(dist_cfg=dict(backend='gloo'))")
+        # The environment variables torchrun sets (RANK, WORLD_SIZE, MASTER_*) are read by torch.
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+    return init
+
+
+def _cpu_ddp_init(original):
+    @functools.wraps(original)
+    def init(self, module, *args, **kwargs) -> None:
+        if not torch.cuda.is_available():
+            kwargs['device_ids'] = None  # torch's DDP wants none for a CPU module
+        original(self, module, *args, **kwargs)
+    return init
+
+
+def allow_cpu_distributed() -> None:
+    import mmengine.dist.utils as dist_utils
+    from mmengine.model.wrappers import MMDistributedDataParallel
+
+    if not getattr(dist_utils._init_dist_pytorch, '_ltcv_cpu', False):
+        dist_utils._init_dist_pytorch = _cpu_init_dist_pytorch(dist_utils._init_dist_pytorch)
+        dist_utils._init_dist_pytorch._ltcv_cpu = True
+    if not getattr(MMDistributedDataParallel.__init__, '_ltcv_cpu', False):
+        MMDistributedDataParallel.__init__ = _cpu_ddp_init(MMDistributedDataParallel.__init__)
+        MMDistributedDataParallel.__init__._ltcv_cpu = True

@@ -1,0 +1,95 @@
+"""Hooks the tests put into real runs to observe them (registered in mmengine's HOOKS)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from pathlib import Path
+
+from mmengine.dist import get_rank
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from ltcv_mm.hooks import MaskApplyHook
+from ltcv_mm.hooks.runner_access import find_hook, unwrap
+
+
+@HOOKS.register_module(force=True)
+class RoundProbe(Hook):
+    """Records, at every epoch (or iteration) start, what IMP must have set up.
+
+    Runs after IMPHook (priority LOW), so at a round start it sees the
+    rewound, re-masked model and the restarted optimizer.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, by_epoch: bool = True) -> None:
+        self.by_epoch = by_epoch
+        self.starts: list[dict] = []
+        self.nonzero_pruned_after_step: list[int] = []
+
+    def before_train(self, runner) -> None:
+        self.initial = {k: v.detach().clone() for k, v in unwrap(runner.model).state_dict().items()}
+
+    def _snap(self, runner) -> None:
+        opt = runner.optim_wrapper.optimizer
+        masker = find_hook(runner, MaskApplyHook)
+        self.starts.append({
+            'progress': runner.epoch if self.by_epoch else runner.iter,
+            'lr': opt.param_groups[0]['lr'],
+            'optimizer_state_size': len(opt.state),
+            'ticket': None if masker.ticket is None else masker.ticket,
+            'state': {k: v.detach().clone() for k, v in unwrap(runner.model).state_dict().items()},
+        })
+
+    def before_train_epoch(self, runner) -> None:
+        if self.by_epoch:
+            self._snap(runner)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if not self.by_epoch:
+            self._snap(runner)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.nonzero_pruned_after_step.append(find_hook(runner, MaskApplyHook).count_nonzero_pruned())
+
+
+@HOOKS.register_module(force=True)
+class KillAtIterHook(Hook):
+    """SIGKILLs its own process after a given number of iterations: a real crash, no cleanup."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, at_iter: int) -> None:
+        self.at_iter = at_iter
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 == self.at_iter:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+@HOOKS.register_module(force=True)
+class MaskDigestHook(Hook):
+    """Writes a digest of this rank's current ticket at every epoch start (after IMPHook)."""
+
+    priority = 'LOW'
+
+    def before_train_epoch(self, runner) -> None:
+        self._write(runner)
+
+    def after_train(self, runner) -> None:
+        self._write(runner)
+
+    def _write(self, runner) -> None:
+        ticket = find_hook(runner, MaskApplyHook).ticket
+        digest = None
+        if ticket is not None:  # of the masks alone
+            digest = hashlib.sha256(b''.join(m.numpy().tobytes() for m in ticket.masks.values())).hexdigest()
+        path = Path(runner.work_dir) / f'mask_digests_rank{get_rank()}.json'
+        seen = json.loads(path.read_text()) if path.exists() else []
+        seen.append([runner.epoch, digest])
+        path.write_text(json.dumps(seen))
+        # every rank also asserts its live weights obey the ticket
+        assert find_hook(runner, MaskApplyHook).count_nonzero_pruned() == 0
