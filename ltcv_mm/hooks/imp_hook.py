@@ -19,7 +19,7 @@ from ..core.names import DEFAULT_EXCLUDE
 from ..core.strategies import check_rate, count_to_prune
 from ..registry import HOOKS
 from .mask_apply_hook import MaskApplyHook
-from .rewind_hook import RewindHook
+from .rewind_hook import ROUND_END, RewindHook
 from .runner_access import by_epoch, ema_models, find_hook, progress, unwrap
 
 CHECKPOINT_KEY = 'ltcv_imp'
@@ -128,6 +128,8 @@ class IMPHook(Hook):
                     raise IMPConfigError(f'IMPHook: the starting ticket covers {name!r}, which is not '
                                          f'among the prunable parameters')
         total = self._run_length(runner, weights, unit)
+        if self.rewinder.rewind_at == ROUND_END:
+            self.rewinder.rewind_at = self.interval
         self._check_schedulers(runner, unit)
         if self.rewinder.rewind_at > self.interval:
             raise IMPConfigError(

@@ -9,11 +9,14 @@ from .runner_access import by_epoch, unwrap
 
 CHECKPOINT_KEY = 'ltcv_rewind'
 
-# The paper's rewind types. 'pt' and 'pt_trans' rewind to the pre-trained
-# weights the run starts from (pt_trans: the downstream head stays as
-# initialised), 'lt' to the random initialisation, 'rewind_lt' to the weights
-# after `rewind_at` epochs/iterations of the first round.
+# The paper's rewind types, recorded with the tickets. 'pt' and 'pt_trans'
+# rewind to the pre-trained weights the run starts from (pt_trans: the
+# downstream head as initialised; the seed code's downstream 'pt' rewinds to
+# the end of the dense round 0 instead: rewind_at = the round length), 'lt' to
+# the random initialisation, 'rewind_lt' to the weights after `rewind_at`
+# epochs/iterations of the random start.
 MODES = ('pt', 'pt_trans', 'lt', 'rewind_lt')
+ROUND_END = -1  # rewind_at='round_end', until IMPHook knows the round length
 
 
 @HOOKS.register_module()
@@ -27,19 +30,24 @@ class RewindHook(Hook):
     Args:
         mode: one of ``pt``, ``pt_trans``, ``lt``, ``rewind_lt``.
         rewind_at: epochs (epoch-based loops) or iterations (iteration-based)
-            of training before the capture; 0 for ``pt``, ``pt_trans``, ``lt``.
+            of training before the capture: 0 (the start) or up to the first
+            pruning; ``'round_end'``: the end of round 0 (IMPHook resolves it
+            to its interval). ``rewind_lt`` needs it > 0.
     """
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, mode: str = 'pt', rewind_at: int = 0) -> None:
+    def __init__(self, mode: str = 'pt', rewind_at: int | str = 0) -> None:
         if mode not in MODES:
             raise ValueError(f'RewindHook: unknown mode {mode!r}; choose one of {MODES}')
-        if mode == 'rewind_lt' and rewind_at <= 0:
+        if rewind_at == 'round_end':
+            rewind_at = ROUND_END
+        elif isinstance(rewind_at, str):
+            raise ValueError(f"RewindHook: rewind_at must be a count or 'round_end', got {rewind_at!r}")
+        if mode == 'rewind_lt' and rewind_at == 0:
             raise ValueError("RewindHook: mode 'rewind_lt' needs rewind_at > 0 (epochs or iterations)")
-        if mode != 'rewind_lt' and rewind_at != 0:
-            raise ValueError(f'RewindHook: mode {mode!r} rewinds to the start of training; '
-                             f"use mode='rewind_lt' to rewind to a later point")
+        if rewind_at < 0 and rewind_at != ROUND_END:
+            raise ValueError(f'RewindHook: rewind_at must be >= 0, got {rewind_at}')
         self.mode = mode
         self.rewind_at = int(rewind_at)
         self.snapshot: dict[str, torch.Tensor] | None = None

@@ -1,0 +1,10 @@
+# IMP inside a stock train loop: inherit this beside a stock config.
+# The configured run (train_cfg.max_epochs / max_iters) is one round; IMPHook
+# repeats it `rounds` times with 20 % fewer weights each time, rewinding to
+# the weights the run starts from (the pre-trained ones: 'pt').
+custom_imports = dict(imports=['ltcv_mm'], allow_failed_imports=False)
+custom_hooks = [
+    dict(type='ltcv.MaskApplyHook'),
+    dict(type='ltcv.RewindHook', mode='pt'),
+    dict(type='ltcv.IMPHook', rounds=19, rate=0.2),
+]

@@ -1,0 +1,2 @@
+_base_ = ['./_base_/svhn.py', '../../_base_/rewind/rewind_lt.py']
+model = dict(backbone=dict(init_cfg={{_base_.random_init}}))
