@@ -15,6 +15,7 @@ test: setup
 
 bench: setup
 	$(PY) bench/bench_prune.py
+	$(PY) bench/bench_mask_apply.py
 
 clean-venv:
 	rm -rf .venv

@@ -68,8 +68,14 @@ def test_supervised_epoch_based_imp(data, tmp_path):
     csv_rows = (tmp_path / 'work/tickets/imp_summary.csv').read_text().splitlines()
     assert csv_rows[0].startswith('round,sparsity') and len(csv_rows) == 4
 
-    # Pruned weights stayed exactly zero after every real SGD step (momentum + weight decay).
+    # Pruned weights stayed exactly zero after every real SGD step (momentum + weight decay),
+    # and so did their momentum: their gradients are masked before each step.
     assert len(probe.nonzero_pruned_after_step) == 12 and set(probe.nonzero_pruned_after_step) == {0}
+    bound = find_hook(runner, MaskApplyHook)._bound[0]
+    opt = runner.optim_wrapper.optimizer
+    for p, m in zip(bound.params, bound.masks):
+        buf = opt.state[p]['momentum_buffer']
+        assert int((buf[m == 0] != 0).sum()) == 0 and int((buf[m == 1] != 0).sum()) > 0
 
     # Each round starts from the rewind point, bit for bit, with a fresh optimizer and schedule.
     starts = {s['progress']: s for s in probe.starts}
@@ -103,7 +109,8 @@ def test_iteration_based_imp_validates_at_round_ends(data, tmp_path):
     cfg['param_scheduler'] = [dict(type='MultiStepLR', by_epoch=False, milestones=[2], gamma=0.1)]
     cfg['default_hooks'] = dict(checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
                                 logger=dict(type='LoggerHook', interval=1))
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', rounds=2),
+    # target_sparsity 0.3 needs two rounds of 20 % (0.20, then 0.36)
+    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', target_sparsity=0.3),
                                        dict(type='RoundProbe', by_epoch=False)]
     runner = _run(cfg)
     probe = find_hook(runner, RoundProbe)
@@ -247,3 +254,16 @@ def test_ddp_ranks_hold_identical_masks(data, tmp_path):
     digests = [d for _, d in d0]
     assert digests[0] is None and len(set(digests[1:])) == 2  # dense, then two distinct tickets
     assert (tmp_path / 'work/tickets/imp_summary.json').exists()
+
+
+def test_unknown_optimizer_gets_weights_masked_after_each_step(data, tmp_path):
+    """ASGD is not known to keep zero weights at zero: the hook masks after every step too."""
+    runner0 = Runner.from_cfg(Config(tiny_classifier_cfg(tmp_path / 'w0', data)))
+    path = save_ticket(prune(select_prunable(dict(runner0.model.named_parameters())), rounds=2),
+                       tmp_path / 't.safetensors')
+    cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
+    cfg['optim_wrapper'] = dict(optimizer=dict(type='ASGD', lr=0.01, weight_decay=1e-3))
+    cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook', ticket=str(path)), dict(type='RoundProbe')]
+    runner = _run(cfg)
+    assert find_hook(runner, MaskApplyHook).mask_after_step is True
+    assert set(find_hook(runner, RoundProbe).nonzero_pruned_after_step) == {0}

@@ -25,8 +25,10 @@ class BoundTicket:
     Each mask is bound to every parameter whose canonical name it carries,
     under any prefix (``backbone.``, ``encoder_k.module.0.``, ...), or only
     under ``prefixes`` when given. Masks live on the parameter's device as
-    bool (1 byte per weight); ``apply()`` is one fused ``torch._foreach_mul_``
-    per device and dtype, with no ``weight_orig`` copy and no forward hook.
+    uint8 0/1 (1 byte per weight; multiplying floats by uint8 is about twice
+    as fast as by bool, which torch converts first); ``apply()`` is one fused
+    ``torch._foreach_mul_`` per device and dtype, with no ``weight_orig`` copy
+    and no forward hook.
     """
 
     def __init__(self, ticket: Ticket, model: nn.Module, prefixes: Iterable[str] | None = None,
@@ -66,7 +68,8 @@ class BoundTicket:
             self.params.append(param)
             key = (canon, param.device)
             if key not in on_device:
-                on_device[key] = mask.to(param.device)
+                # bool and uint8 share a byte layout: a view, no copy on the CPU
+                on_device[key] = mask.to(param.device).view(torch.uint8)
             self.masks.append(on_device[key])
         unbound = [k for k, n in bound.items() if n == 0]
         if not self.params:
@@ -97,8 +100,26 @@ class BoundTicket:
             torch._foreach_mul_([p.data for p in params], masks)
 
     @torch.no_grad()
+    def apply_to_grads(self) -> None:
+        """Zero the gradients of pruned weights (before an optimizer step).
+
+        With pruned gradients and weights at zero, momentum and Adam moments of
+        pruned weights stay zero, and layer-wise optimizers such as LARS see
+        the sparse network's gradient norms, as with torch.nn.utils.prune.
+        """
+        groups: dict[tuple, tuple[list, list]] = {}
+        for p, m in zip(self.params, self.masks):
+            if p.grad is not None:
+                grads, masks = groups.setdefault((p.grad.device, p.grad.dtype), ([], []))
+                grads.append(p.grad)
+                masks.append(m)
+        for grads, masks in groups.values():
+            torch._foreach_mul_(grads, masks)
+
+    @torch.no_grad()
     def apply_to_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
-        """Zero the elementwise optimizer state of pruned weights."""
+        """Zero the elementwise optimizer state of pruned weights (one fused multiply per kind)."""
+        groups: dict[tuple, tuple[list, list]] = {}
         for p, m in zip(self.params, self.masks):
             state = optimizer.state.get(p)
             if not state:
@@ -106,7 +127,11 @@ class BoundTicket:
             for key in _ELEMENTWISE_STATE:
                 buf = state.get(key)
                 if isinstance(buf, torch.Tensor) and buf.shape == p.shape:
-                    buf.mul_(m)
+                    bufs, masks = groups.setdefault((buf.device, buf.dtype), ([], []))
+                    bufs.append(buf)
+                    masks.append(m)
+        for bufs, masks in groups.values():
+            torch._foreach_mul_(bufs, masks)
 
     @torch.no_grad()
     def apply_to_state_dict(self, state_dict: dict, prefix: str = '') -> None:
@@ -118,7 +143,7 @@ class BoundTicket:
 
     def count_nonzero_pruned(self) -> int:
         """How many pruned weights are not exactly zero (0 when the ticket holds)."""
-        return sum(int((p.detach()[~m] != 0).sum()) for p, m in zip(self.params, self.masks))
+        return sum(int((p.detach()[m == 0] != 0).sum()) for p, m in zip(self.params, self.masks))
 
     def __len__(self) -> int:
         return len(self.params)

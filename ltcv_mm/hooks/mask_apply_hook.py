@@ -12,6 +12,13 @@ from .runner_access import ema_models, optimizers, unwrap
 
 CHECKPOINT_KEY = 'ltcv_ticket'
 
+# Optimizers whose update of a weight is exactly zero when its gradient, its
+# value and its state are zero (SGD with momentum / Nesterov / weight decay,
+# Adam, AdamW's decoupled decay, RMSprop, Adagrad, LARS). With gradients
+# masked before each step, pruned weights then stay exactly zero by
+# themselves, and the weight pass after the step can be skipped.
+ZERO_PRESERVING = ('SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad', 'LARS')
+
 
 @HOOKS.register_module()
 class MaskApplyHook(Hook):
@@ -19,27 +26,39 @@ class MaskApplyHook(Hook):
 
     The ticket binds by canonical name to every copy of the backbone in the
     model (the online backbone, MoCo's momentum encoder ``encoder_k``) and in
-    the averaged models of mmengine's EMAHook. Pruned weights are zeroed
-    before the first forward, after every optimizer step (with their momentum
-    / Adam moments), before validation and test, and in every saved
-    checkpoint, which also carries the ticket so that ``resume`` restores it.
-    It runs before EMAHook (priority ABOVE_NORMAL), so averages only ever see
-    masked weights.
+    the averaged models of mmengine's EMAHook. Gradients of pruned weights are
+    zeroed before every optimizer step (a step pre-hook on each optimizer), so
+    momentum and Adam moments of pruned weights stay zero and LARS sees the
+    sparse network's norms, as with torch.nn.utils.prune. Pruned weights are
+    zeroed before the first forward, after every optimizer step, before
+    validation and test, and in every saved checkpoint, which also carries the
+    ticket so that ``resume`` restores it. It runs before EMAHook (priority
+    ABOVE_NORMAL), so averages only ever see masked weights.
 
     Args:
         ticket: a ticket file to fine-tune with; None keeps the model dense
             until IMPHook hands over a ticket.
         prefixes: restrict binding to these parameter-name prefixes
             (e.g. ``['backbone.']``); by default every copy binds.
+        mask_after_step: also multiply the weights by the masks after every
+            step. ``'auto'`` does it unless every optimizer is one of
+            ZERO_PRESERVING, whose steps cannot move a pruned weight once its
+            gradient is masked (the tests check this after every real step).
     """
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, ticket: str | None = None, prefixes: Sequence[str] | None = None) -> None:
+    def __init__(self, ticket: str | None = None, prefixes: Sequence[str] | None = None,
+                 mask_after_step: bool | str = 'auto') -> None:
+        if mask_after_step not in (True, False, 'auto'):
+            raise ValueError(f"MaskApplyHook: mask_after_step must be True, False or 'auto', "
+                             f"got {mask_after_step!r}")
+        self.mask_after_step = mask_after_step
         self.ticket_path = ticket
         self.ticket: Ticket | None = load_ticket(ticket) if ticket else None
         self.prefixes = list(prefixes) if prefixes is not None else None
         self._bound: list[BoundTicket] = []
+        self._step_hooks: list = []
 
     # -- the ticket ----------------------------------------------------------
     def set_ticket(self, runner, ticket: Ticket | None) -> None:
@@ -49,13 +68,18 @@ class MaskApplyHook(Hook):
         self.apply(runner)
 
     def _bind(self, runner) -> None:
-        self._bound = []
+        for handle in self._step_hooks:
+            handle.remove()
+        self._bound, self._step_hooks = [], []
         if self.ticket is None:
             return
         what = f'ticket {self.ticket_path}' if self.ticket_path else 'ticket'
         self._bound.append(BoundTicket(self.ticket, unwrap(runner.model), self.prefixes, what=what))
         for ema in ema_models(runner):
             self._bound.append(BoundTicket(self.ticket, ema, None, what=what + ' (EMA model)'))
+        online = self._bound[0]
+        for opt in optimizers(runner):
+            self._step_hooks.append(opt.register_step_pre_hook(lambda *_: online.apply_to_grads()))
 
     def apply(self, runner, with_optimizer: bool = True) -> None:
         for bound in self._bound:
@@ -70,10 +94,21 @@ class MaskApplyHook(Hook):
     # -- hook points ---------------------------------------------------------
     def before_train(self, runner) -> None:
         # Not before_run: Runner.train() loads pre-trained weights after it.
+        if self.mask_after_step == 'auto':
+            kinds = [type(opt).__name__ for opt in optimizers(runner)]
+            self.mask_after_step = not kinds or any(k not in ZERO_PRESERVING for k in kinds)
         self.set_ticket(runner, self.ticket)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.apply(runner)
+        # Gradients were masked before the step; for other optimizers this
+        # guarantees exact zeros whatever their update rule does.
+        if self.mask_after_step:
+            self.apply(runner, with_optimizer=False)
+
+    def after_train(self, runner) -> None:
+        for handle in self._step_hooks:
+            handle.remove()
+        self._step_hooks = []
 
     def _before_eval(self, runner) -> None:
         if self.ticket is not None and not self._bound:  # a val/test-only run
