@@ -41,19 +41,28 @@ def test_one_mask_binds_to_every_copy(model_and_ticket):
     assert only.prefixes == ['backbone.'] and len(only) == len(ticket.masks)
 
 
+def _train_steps(model, opt, steps=3, before_step=None, after_step=None):
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        if before_step:
+            before_step()
+        opt.step()
+        after_step()
+
+
 def test_pruned_weights_stay_zero_through_real_sgd_steps(model_and_ticket):
     model, ticket = model_and_ticket
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     bound = apply_ticket(ticket, model, opt)
-    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    for _ in range(3):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+
+    def after_step():
         assert bound.count_nonzero_pruned() > 0  # the optimizer moves them...
         bound.apply()
         bound.apply_to_optimizer(opt)
         assert bound.count_nonzero_pruned() == 0  # ...and one fused multiply puts them back
+    _train_steps(model, opt, after_step=after_step)
     for p, m in zip(bound.params, bound.masks):
         buf = opt.state[p]['momentum_buffer']
         assert int((buf[m == 0] != 0).sum()) == 0
@@ -62,21 +71,22 @@ def test_pruned_weights_stay_zero_through_real_sgd_steps(model_and_ticket):
     assert w.grad is not None and w.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize('when', ['after_backward', 'as_they_land'])
 @pytest.mark.parametrize('make_opt', [
     lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=5e-4),
     lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.05)], ids=['sgd', 'adamw'])
-def test_masked_gradients_keep_weights_and_state_zero(model_and_ticket, make_opt):
+def test_masked_gradients_keep_weights_and_state_zero(model_and_ticket, make_opt, when):
     """Masking gradients before the step: the optimizer never moves a pruned weight."""
     model, ticket = model_and_ticket
     opt = make_opt(model.parameters())
     bound = apply_ticket(ticket, model, opt)
-    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
-    for _ in range(3):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        bound.apply_to_grads()
-        opt.step()
+    handles = bound.mask_grads_as_they_land() if when == 'as_they_land' else []
+
+    def after_step():
         assert bound.count_nonzero_pruned() == 0  # no re-masking needed
+    _train_steps(model, opt, before_step=bound.apply_to_grads if not handles else None, after_step=after_step)
+    for h in handles:
+        h.remove()
     for p, m in zip(bound.params, bound.masks):
         for buf in opt.state[p].values():
             if isinstance(buf, torch.Tensor) and buf.shape == p.shape:

@@ -199,7 +199,7 @@ class IMPHook(Hook):
 
     # -- rounds -------------------------------------------------------------
     def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
-        if metrics is not None and runner.train_loop is not None and hasattr(self, 'epochs'):
+        if metrics is not None and hasattr(self, 'epochs'):  # only inside a training run
             self._last_val = (progress(runner, self.epochs), dict(metrics))
 
     def before_train_epoch(self, runner) -> None:
