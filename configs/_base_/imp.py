@@ -1,10 +1,10 @@
-# The paper's IMP on a pre-training task, to inherit beside a stock config:
-# 10 epochs per round at a constant learning rate (the configured run is one
-# round), prune 20 % of the remaining weights per round, rewind to the
-# pre-trained weights the run starts from ('pt').
+# IMP inside a stock train loop, to inherit beside a stock config. The
+# configured run (train_cfg.max_epochs / max_iters) is one round; IMPHook
+# repeats it `rounds` times with 20 % fewer weights each time, rewinding to
+# the weights the run starts from (the pre-trained ones: 'pt'). Keys the stock
+# config also sets (train_cfg, param_scheduler) belong in the inheriting
+# config: mmengine refuses a key set by two bases.
 custom_imports = dict(imports=['ltcv_mm'], allow_failed_imports=False)
-param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
-train_cfg = dict(max_epochs=10)
 custom_hooks = [
     dict(type='ltcv.MaskApplyHook'),
     dict(type='ltcv.RewindHook', mode='pt'),

@@ -7,6 +7,8 @@ _base_ = ['mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py', '../_ba
 model = dict(backbone=dict(init_cfg=dict(
     type='Pretrained', checkpoint='work_dirs/pretrained/resnet50_mocov2.pth')))
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+train_cfg = dict(max_epochs=10)  # one round
 custom_hooks = [
     dict(type='ltcv.MaskApplyHook'),
     dict(type='ltcv.RewindHook', mode='pt'),

@@ -7,6 +7,8 @@ _base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py', '../_base_/imp.py']
 model = dict(backbone=dict(init_cfg=dict(
     type='Pretrained', checkpoint='work_dirs/pretrained/resnet50_supervised.pth')))
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
+param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
+train_cfg = dict(max_epochs=10)  # one round
 custom_hooks = [
     dict(type='ltcv.MaskApplyHook'),
     dict(type='ltcv.RewindHook', mode='pt'),
