@@ -4,14 +4,13 @@
 A full-width ResNet-50 mmpretrain ImageClassifier (batch 16, 64x64 images,
 SGD with momentum) trains for the same iterations with and without
 MaskApplyHook holding an 80 %-sparse ticket. Runs alternate between the two
-set-ups, each in its own process; the step time is the median of mmengine's
-own per-iteration timer (IterTimerHook, which spans MaskApplyHook's work),
+set-ups (which goes first alternates too), each in its own process; the step
+time is the median of mmengine's own per-iteration timer (IterTimerHook),
 warm-up iterations dropped. Step times on these shared CPUs wander by a few
 per cent between runs, more than the effect measured, so the run with the
 hook also times the hook's own work (the gradient masking before each
-optimizer step and the weight masking after it) against its step time:
-that share is the overhead with the noise taken out. Peak memory is the
-process's maximum RSS.
+optimizer step, and any weight masking after it) against its step time: that share is the overhead with the noise taken out. Peak memory
+is the process's maximum RSS.
 """
 import argparse
 import json
@@ -107,8 +106,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         make_inputs(Path(tmp), args.size)
         runs = {'with': [], 'without': []}
-        for _ in range(args.repeats):
-            for kind in ('without', 'with'):
+        for rep in range(args.repeats):
+            # alternate which set-up goes first, so order effects cancel
+            for kind in (('without', 'with') if rep % 2 == 0 else ('with', 'without')):
                 proc = subprocess.run([sys.executable, __file__, '--worker', kind, '--tmp', tmp,
                                        '--iters', str(args.iters), '--batch', str(args.batch)],
                                       capture_output=True, text=True)

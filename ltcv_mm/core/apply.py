@@ -116,21 +116,6 @@ class BoundTicket:
         for grads, masks in groups.values():
             torch._foreach_mul_(grads, masks)
 
-    def mask_grads_as_they_land(self) -> list:
-        """Zero pruned gradients inside backward, each as soon as it is accumulated.
-
-        Cheaper than :meth:`apply_to_grads` after backward (each gradient is
-        still in cache), but only right where nothing reads gradients between
-        accumulation and the step: not under DDP, whose reducer copies them
-        for the all-reduce. Returns the hook handles (``.remove()`` them).
-        """
-        def mask_grad(mask):
-            def hook(param):
-                param.grad.mul_(mask)
-            return hook
-        return [p.register_post_accumulate_grad_hook(mask_grad(m))
-                for p, m in zip(self.params, self.masks) if p.requires_grad]
-
     @torch.no_grad()
     def apply_to_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
         """Zero the elementwise optimizer state of pruned weights (one fused multiply per kind)."""

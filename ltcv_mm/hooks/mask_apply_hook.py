@@ -5,7 +5,6 @@ from typing import Sequence
 
 import torch
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ..core import BoundTicket, Ticket, load_ticket, mask_state_dict, ticket_from_bytes, ticket_to_bytes
 from ..registry import HOOKS
@@ -28,8 +27,7 @@ class MaskApplyHook(Hook):
     The ticket binds by canonical name to every copy of the backbone in the
     model (the online backbone, MoCo's momentum encoder ``encoder_k``) and in
     the averaged models of mmengine's EMAHook. Gradients of pruned weights are
-    zeroed before every optimizer step (as they land in backward; under DDP,
-    after the all-reduce, by a step pre-hook on each optimizer), so
+    zeroed before every optimizer step (a step pre-hook on each optimizer), so
     momentum and Adam moments of pruned weights stay zero and LARS sees the
     sparse network's norms, as with torch.nn.utils.prune. Pruned weights are
     zeroed before the first forward, after every optimizer step, before
@@ -80,11 +78,9 @@ class MaskApplyHook(Hook):
         for ema in ema_models(runner):
             self._bound.append(BoundTicket(self.ticket, ema, None, what=what + ' (EMA model)'))
         online = self._bound[0]
-        if is_model_wrapper(runner.model):  # DDP reduces gradients after they land: mask before the step
-            for opt in optimizers(runner):
-                self._step_hooks.append(opt.register_step_pre_hook(lambda *_: online.apply_to_grads()))
-        else:  # mask each gradient as it lands in backward, while it is still in cache
-            self._step_hooks = online.mask_grads_as_they_land()
+        # Before the step, after DDP's all-reduce: one fused multiply over all gradients.
+        for opt in optimizers(runner):
+            self._step_hooks.append(opt.register_step_pre_hook(lambda *_: online.apply_to_grads()))
 
     def apply(self, runner, with_optimizer: bool = True) -> None:
         for bound in self._bound:
