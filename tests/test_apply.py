@@ -128,3 +128,10 @@ def test_masks_are_one_byte_per_weight(model_and_ticket):
     bound = BoundTicket(ticket, model, prefixes=['backbone.'])
     assert all(m.dtype == torch.uint8 for m in bound.masks)
     assert sum(m.numel() * m.element_size() for m in bound.masks) == ticket.numel
+
+
+def test_deep_stem_backbone_is_refused_with_a_reason():
+    from mmseg.models.backbones import ResNetV1c
+    ticket = Ticket.dense(select_prunable(dict(torchvision.models.resnet50().named_parameters())))
+    with pytest.raises(TicketBindingError, match=r"deep-stem ResNet \('stem.0.weight'\).*deep_stem=False"):
+        apply_ticket(ticket, ResNetV1c(depth=50))

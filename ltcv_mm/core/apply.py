@@ -49,7 +49,7 @@ class BoundTicket:
             pre, canon = split
             if prefixes is not None and pre not in prefixes:
                 continue
-            if canon == 'stem.0.weight' and 'conv1.weight' not in ticket.masks and ticket.masks:
+            if canon.startswith('stem.'):  # tickets come from the plain 7x7 stem
                 raise TicketBindingError(
                     f'{what}: the model has a deep-stem ResNet ({full!r}), but the ticket comes '
                     f'from the plain ResNet stem; use a backbone with deep_stem=False (mmseg: '
