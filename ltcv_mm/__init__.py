@@ -15,3 +15,4 @@ allow_cpu_distributed()
 
 from . import registry  # noqa: E402,F401
 from . import hooks  # noqa: E402,F401
+from . import models  # noqa: E402,F401

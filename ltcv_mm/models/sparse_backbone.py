@@ -1,0 +1,91 @@
+"""SparseBackbone: any OpenMMLab ResNet backbone, restricted to a ticket."""
+from __future__ import annotations
+
+import torch
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from torch import nn
+
+from ..core import BoundTicket, Ticket, load_ticket, random_like
+from ..registry import MODELS
+
+MODES = ('ticket', 'reverse', 'random')
+
+
+def ticket_for_mode(ticket: Ticket, mode: str, seed: int = 0) -> Ticket:
+    """The mask a mode trains: the ticket, its complement, or random with its per-layer densities."""
+    if mode == 'ticket':
+        return ticket
+    if mode == 'reverse':
+        return ticket.reverse()
+    if mode == 'random':
+        return random_like(ticket, torch.Generator().manual_seed(seed))
+    raise ValueError(f'SparseBackbone: unknown mode {mode!r}; choose one of {MODES}')
+
+
+class TicketMasker:
+    """Keeps one module's pruned weights at zero through hooks on that module.
+
+    Held as a plain attribute, not a submodule, so the backbone's state dict
+    keys stay exactly the stock ones.
+    """
+
+    def __init__(self, module: nn.Module, ticket: Ticket, what: str) -> None:
+        self.ticket = ticket
+        self.bound = BoundTicket(ticket, module, prefixes=[''], what=what)
+        # torch marks registered hooks with attributes: plain functions, not bound methods
+        module.register_forward_pre_hook(lambda mod, args: self._before_forward(mod, args))
+        module.register_state_dict_post_hook(lambda mod, sd, prefix, meta: self._mask_saved(mod, sd, prefix, meta))
+        module.register_load_state_dict_post_hook(lambda mod, keys: self._after_load(mod, keys))
+        for p, m in zip(self.bound.params, self.bound.masks):
+            if p.requires_grad:  # so momentum of pruned weights stays zero
+                p.register_post_accumulate_grad_hook(_grad_masker(m))
+
+    def _before_forward(self, module, args) -> None:
+        self.bound.apply()  # after the last optimizer step, before this use
+
+    def _mask_saved(self, module, state_dict, prefix, local_metadata) -> None:
+        for name, m in zip(self.bound.names, self.bound.masks):
+            t = state_dict.get(prefix + name)
+            if t is not None:
+                state_dict[prefix + name] = t * m  # a copy: the saved tensor, not the live one
+
+    def _after_load(self, module, incompatible_keys) -> None:
+        self.bound.apply()
+
+
+def _grad_masker(mask: torch.Tensor):
+    def hook(param: torch.Tensor) -> None:
+        param.grad.mul_(mask)
+    return hook
+
+
+@MODELS.register_module()
+def SparseBackbone(backbone: dict, ticket: str, mode: str = 'ticket', seed: int = 0) -> nn.Module:
+    """Build ``backbone`` (any registered backbone dict, scope-prefixed such as
+    ``'mmdet.ResNet'``) and restrict it to a ticket for the whole fine-tuning.
+
+    Returns the stock backbone itself, so necks, heads, ``frozen_stages``,
+    ``norm_eval`` and checkpoint keys stay exactly as without the plugin. Its
+    ``init_weights`` still loads the pre-trained weights through its own
+    ``init_cfg``, then the pruned weights are zeroed. Afterwards they stay
+    zero in every forward (masked just before it), in their gradients (so
+    momentum stays zero), in every saved state dict and after every load.
+
+    Args:
+        backbone: the backbone config.
+        ticket: a ticket file (``tools/ticket.py``, IMPHook).
+        mode: ``ticket``, ``reverse`` (1 - mask) or ``random`` (random mask
+            with the ticket's per-layer densities, seeded by ``seed``).
+    """
+    chosen = ticket_for_mode(load_ticket(ticket), mode, seed)
+    module = MMENGINE_MODELS.build(backbone)
+    masker = TicketMasker(module, chosen, what=f'ticket {ticket} ({mode})')
+    module.ltcv_ticket = masker
+    init_weights = module.init_weights
+
+    def init_then_mask() -> None:
+        init_weights()
+        masker.bound.apply()
+    module.init_weights = init_then_mask
+    masker.bound.apply()
+    return module
