@@ -1,0 +1,64 @@
+"""tools/train.py, tools/test.py and tools/dist_train.sh, run as a user runs them."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from helpers import ROOT, run_tool
+from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
+from tiny_data import tiny_classifier_cfg, write_image_folder
+
+NARROW = dict(type='mmpretrain.ResNet', depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+
+
+@pytest.fixture(scope='module')
+def sparse_cfg(tmp_path_factory):
+    from mmpretrain.models.backbones import ResNet
+    root = tmp_path_factory.mktemp('entry')
+    write_image_folder(root / 'data')
+    torch.manual_seed(0)
+    ticket = save_ticket(prune(select_prunable(dict(ResNet(**{k: v for k, v in NARROW.items() if k != 'type'})
+                                                    .named_parameters())), rounds=3), root / 't.safetensors')
+    cfg = tiny_classifier_cfg(root / 'unused', root / 'data', max_epochs=1)
+    cfg.pop('work_dir')
+    cfg.pop('experiment_name')
+    cfg['custom_imports'] = dict(imports=['ltcv_mm'])
+    cfg['model']['backbone'] = dict(type='ltcv.SparseBackbone', ticket=str(ticket), backbone=NARROW)
+    cfg['test_dataloader'] = cfg['val_dataloader']
+    cfg['test_evaluator'] = cfg['val_evaluator']
+    cfg['test_cfg'] = dict()
+    path = root / 'sparse_cls.py'
+    Config(cfg).dump(str(path))
+    return path, ticket
+
+
+def _sparsity_intact(ckpt_path, ticket_path):
+    ticket = load_ticket(ticket_path)
+    sd = torch.load(ckpt_path, weights_only=True)['state_dict']
+    return all(int((sd['backbone.' + n][~m] != 0).sum()) == 0 for n, m in ticket.masks.items())
+
+
+def test_train_resume_and_test(sparse_cfg, tmp_path):
+    cfg, ticket = sparse_cfg
+    work = tmp_path / 'work'
+    run_tool(str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work))
+    assert _sparsity_intact(work / 'epoch_1.pth', ticket)
+    run_tool(str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work), '--resume',
+             '--cfg-options', 'train_cfg.max_epochs=2')
+    assert (work / 'epoch_2.pth').exists() and _sparsity_intact(work / 'epoch_2.pth', ticket)
+    out = run_tool(str(ROOT / 'tools/test.py'), str(cfg), str(work / 'epoch_2.pth'), '--work-dir', str(work),
+                   '--cfg-options', 'log_level=INFO')
+    assert 'accuracy/top1' in out.stdout + out.stderr
+
+
+def test_dist_train_with_two_processes_on_gloo(sparse_cfg, tmp_path):
+    cfg, ticket = sparse_cfg
+    env = dict(os.environ, PORT='29541', OMP_NUM_THREADS='1',
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg), '2', '--work-dir', str(tmp_path / 'w')],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _sparsity_intact(tmp_path / 'w/epoch_1.pth', ticket)
