@@ -62,3 +62,13 @@ def test_dist_train_with_two_processes_on_gloo(sparse_cfg, tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert _sparsity_intact(tmp_path / 'w/epoch_1.pth', ticket)
+
+
+def test_runs_under_mmpretrains_own_train_script(sparse_cfg, tmp_path):
+    """custom_imports is enough: the ticket drops into a project with no plugin tool."""
+    import mmpretrain
+    cfg, ticket = sparse_cfg
+    script = os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
+    # (num_workers=0 in this tiny config, which mmpretrain's persistent workers refuse)
+    run_tool(script, str(cfg), '--work-dir', str(tmp_path / 'w'), '--no-persistent-workers')
+    assert _sparsity_intact(tmp_path / 'w/epoch_1.pth', ticket)
