@@ -16,6 +16,8 @@ test: setup
 bench: setup
 	$(PY) bench/bench_prune.py
 	$(PY) bench/bench_mask_apply.py
+	$(PY) bench/bench_sparse_backbone.py
+	$(PY) bench/bench_demo.py
 
 clean-venv:
 	rm -rf .venv

@@ -105,3 +105,22 @@ def test_bad_tickets_are_named(narrow_ticket, tmp_path):
         with pytest.raises(TicketBindingError, match='deep-stem'):
             MODELS.build(dict(type='ltcv.SparseBackbone', ticket=str(path),
                               backbone=dict(type='mmseg.ResNetV1c', depth=50, stem_channels=8, base_channels=8)))
+
+
+def test_flat_form_keeps_every_inherited_stock_argument(narrow_ticket):
+    """type='ltcv.SparseBackbone' over an inherited stock backbone dict: the stock arguments stay."""
+    path, _, _ = narrow_ticket
+    args = {k: v for k, v in NARROW.items() if k != 'type'}
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        flat = MODELS.build(dict(type='ltcv.SparseBackbone', wraps='ResNet', ticket=str(path),
+                                 frozen_stages=2, **args))
+        with pytest.raises(ValueError, match='exactly one of'):
+            MODELS.build(dict(type='ltcv.SparseBackbone', ticket=str(path), **args))
+        with pytest.raises(ValueError, match='got both'):
+            MODELS.build(dict(type='ltcv.SparseBackbone', ticket=str(path), wraps='ResNet', backbone=NARROW))
+        with pytest.raises(ValueError, match=r"unexpected arguments \['depth'\]"):
+            MODELS.build(dict(type='ltcv.SparseBackbone', ticket=str(path), backbone=NARROW, depth=50))
+        with pytest.raises(ValueError, match='no ticket given; set model.backbone.ticket'):
+            MODELS.build(dict(type='ltcv.SparseBackbone', ticket=None, wraps='ResNet', **args))
+    assert flat.frozen_stages == 2 and not flat.layer2[0].conv1.weight.requires_grad
+    assert _pruned_nonzero(flat, load_ticket(path)) == 0

@@ -1,60 +1,65 @@
 #!/usr/bin/env python
-"""The smallest real end-to-end run of the ticket core (until the full demo lands).
+"""The demo: lottery tickets from three pre-trainings, transferred to detection and segmentation.
 
-Writes a randomly initialised ResNet-50 in torchvision's file layout, converts
-it to canonical backbone weights, runs three global magnitude IMP steps on
-them (rate 0.2), saves one ticket per round, and prints each ticket's info,
-the overlap between rounds and a random baseline with the same per-layer
-densities. Everything goes to ./demo_work (or --work-dir).
+  1. data      handwritten digits (scikit-learn) written as an image-folder
+               classification set, COCO detection scenes (boxes and instance
+               masks) and VOC segmentation scenes
+  2. pretrain  supervised, SimCLR and MoCo v2 pre-training from scratch
+               (mmpretrain's stock configs)
+  3. imp       IMP on each pre-training task (configs/pretrain, IMPHook), a
+               ticket per round
+  4. transfer  each ticket, the dense backbone and a random mask of the same
+               per-layer sparsity in Faster R-CNN (CocoMetric) and
+               DeepLabV3+ (IoUMetric) (configs/transfer, SparseBackbone)
+  5. report    WORK_DIR/report/: report.md, results.csv, metric-vs-sparsity
+               plots, per-layer sparsity, mask overlap heatmap
+
+The backbone is ResNet-50 (same layers, so the tickets are ResNet-50
+tickets) at width 8 instead of 64, on small images, so that everything
+finishes in about 10 minutes on 2 CPU cores. A second run reuses what is
+finished (a killed run resumes); --fresh starts over.
 """
 import argparse
-import time
+import dataclasses
+import sys
+import warnings
 from pathlib import Path
 
-import torch
-import torchvision
-
-from ltcv_mm.core import (Ticket, atomic_torch_save, get_strategy, load_ticket, random_like,
-                          save_ticket, select_prunable, to_canonical)
+from ltcv_mm.demo.main import Demo, fresh
+from ltcv_mm.demo.settings import PRETRAININGS, TASKS, DemoSettings
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--work-dir', default='demo_work')
-    p.add_argument('--rounds', type=int, default=3)
-    p.add_argument('--rate', type=float, default=0.2)
-    args = p.parse_args()
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--work-dir', default='demo_work', help='where everything goes (default: demo_work)')
+    p.add_argument('--fresh', action='store_true', help='discard a previous run in --work-dir')
+    p.add_argument('--smallest', action='store_true', help='the fewest images, epochs and rounds (tests)')
+    p.add_argument('--full-width', action='store_true', help='ResNet-50 at its real width (64); slow on CPUs')
+    p.add_argument('--width', type=int, help='channels of the first stage (default 8)')
+    p.add_argument('--rounds', type=int, help='IMP prunings per pre-training (default 3)')
+    p.add_argument('--round-epochs', type=int, help='epochs per IMP round')
+    p.add_argument('--pretrain-epochs', type=int, help='epochs of dense pre-training')
+    p.add_argument('--pretrainings', nargs='+', choices=PRETRAININGS, help='default: all three')
+    p.add_argument('--tasks', nargs='+', choices=TASKS, help='default: both')
+    p.add_argument('--data', help='use this data folder instead of writing the digits '
+                   '(layout: cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, VOCdevkit/VOC2012/)')
+    args = p.parse_args(argv)
+
+    s = DemoSettings.smallest() if args.smallest else DemoSettings()
+    changes = dict(width=64 if args.full_width else args.width, imp_rounds=args.rounds,
+                   round_epochs=args.round_epochs, pretrain_epochs=args.pretrain_epochs,
+                   pretrainings=tuple(args.pretrainings) if args.pretrainings else None,
+                   tasks=tuple(args.tasks) if args.tasks else None)
+    s = dataclasses.replace(s, **{k: v for k, v in changes.items() if v is not None})
+    if s.imp_rounds < 1:
+        sys.exit('error: --rounds must be at least 1')
+    # deprecation notices of the stack (pkg_resources, mmcv, mmseg) would bury the progress lines
+    warnings.filterwarnings('ignore', category=UserWarning)
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
     work = Path(args.work_dir)
-    t0 = time.time()
-
-    torch.manual_seed(0)
-    src = work / 'resnet50_random_torchvision.pth'
-    atomic_torch_save(torchvision.models.resnet50().state_dict(), src)
-    state, fmt = to_canonical(torch.load(src, weights_only=True))
-    print(f'[1/3] wrote {src} and read it back as {fmt}: {len(state)} backbone tensors')
-
-    weights = select_prunable(state)
-    ticket = Ticket.dense(weights, arch='resnet50', source='random-init demo')
-    step = get_strategy('global_magnitude')
-    paths = []
-    for r in range(1, args.rounds + 1):
-        ticket = step(weights, ticket, args.rate)
-        path = save_ticket(ticket, work / f'ticket_round{r}.safetensors', overwrite=True)
-        paths.append(path)
-        back = load_ticket(path)
-        print(f'[2/3] round {r}: sparsity {back.sparsity:.2%} (0.8^{r} density = {0.8 ** r:.4f}), '
-              f'{path.stat().st_size / 2**20:.2f} MiB, '
-              f'{path.stat().st_size * 8 / back.numel:.3f} bits/weight -> {path}')
-    last = load_ticket(paths[-1])
-    rnd = random_like(last, torch.Generator().manual_seed(0))
-    print(f'[3/3] overlap (IoU of kept weights): round1-round{args.rounds} '
-          f'{load_ticket(paths[0]).overlap(last):.3f}, ticket vs random with the same per-layer '
-          f'densities {last.overlap(rnd):.3f}, ticket vs reverse {last.overlap(last.reverse()):.3f}')
-    print('  per-layer sparsity of the last ticket (first and last layers):')
-    layers = list(last.layer_sparsity().items())
-    for name, sp in layers[:3] + layers[-3:]:
-        print(f'    {name:30s} {sp:.2%}')
-    print(f'done in {time.time() - t0:.1f} s; inspect with: .venv/bin/python tools/ticket.py info {paths[-1]}')
+    if args.fresh:
+        fresh(work)
+    Demo(work, s, data=args.data).run()
 
 
 if __name__ == '__main__':

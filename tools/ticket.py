@@ -9,7 +9,10 @@
                         the seed code's flat '*.weight_mask' form
   import SEED_FILE -o OUT
                         a ticket from the seed code's masks
-  overlap A B [C ...]   IoU of kept weights, as a matrix
+  overlap A B [C ...] [--png OUT.png]
+                        IoU of kept weights, as a matrix (and a heatmap)
+  plot TICKET [...] -o OUT.png
+                        per-layer sparsity chart of one or more tickets
 """
 import argparse
 import json
@@ -88,6 +91,25 @@ def cmd_overlap(args):
     print(' ' * width + ''.join(f' {n[:width]:>{width}s}' for n in names))
     for n, a in zip(names, tickets):
         print(f'{n:{width}s}' + ''.join(f' {a.overlap(b):{width}.4f}' for b in tickets))
+    if args.png:
+        from ltcv_mm.analysis.plots import overlap_heatmap, overlap_matrix
+        overlap_heatmap(overlap_matrix(tickets), names, Path(args.png))
+        print(f'wrote {args.png}')
+
+
+def cmd_plot(args):
+    from ltcv_mm.analysis.plots import layer_sparsity_chart
+    tickets = [load_ticket(p) for p in args.tickets]
+    for p, t in zip(args.tickets[1:], tickets[1:]):
+        if set(t.masks) != set(tickets[0].masks):
+            raise ValueError(f'{p}: its layers differ from those of {args.tickets[0]}')
+    names = [Path(p).stem for p in args.tickets]
+    print('sparsity (%) per layer of: ' + ' '.join(names))
+    per_layer = [t.layer_sparsity() for t in tickets]
+    for layer in tickets[0].masks:
+        print(f'{layer} ' + ' '.join(f'{100 * sp[layer]:.2f}' for sp in per_layer))
+    layer_sparsity_chart(tickets, names, Path(args.out))
+    print(f'wrote {args.out}')
 
 
 def parse_args(argv=None):
@@ -130,7 +152,13 @@ def parse_args(argv=None):
 
     q = sub.add_parser('overlap', help='IoU of kept weights between tickets')
     q.add_argument('tickets', nargs='+')
+    q.add_argument('--png', help='also write the matrix as a heatmap')
     q.set_defaults(func=cmd_overlap)
+
+    q = sub.add_parser('plot', help='per-layer sparsity chart')
+    q.add_argument('tickets', nargs='+')
+    q.add_argument('-o', '--out', required=True, help='png file')
+    q.set_defaults(func=cmd_plot)
     return p.parse_args(argv)
 
 

@@ -60,9 +60,9 @@ def _grad_masker(mask: torch.Tensor):
 
 
 @MODELS.register_module()
-def SparseBackbone(backbone: dict, ticket: str, mode: str = 'ticket', seed: int = 0) -> nn.Module:
-    """Build ``backbone`` (any registered backbone dict, scope-prefixed such as
-    ``'mmdet.ResNet'``) and restrict it to a ticket for the whole fine-tuning.
+def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: dict | None = None,
+                   wraps: str | None = None, **backbone_args) -> nn.Module:
+    """Build a stock backbone and restrict it to a ticket for the whole fine-tuning.
 
     Returns the stock backbone itself, so necks, heads, ``frozen_stages``,
     ``norm_eval`` and checkpoint keys stay exactly as without the plugin. Its
@@ -71,14 +71,33 @@ def SparseBackbone(backbone: dict, ticket: str, mode: str = 'ticket', seed: int 
     zero in every forward (masked just before it), in their gradients (so
     momentum stays zero), in every saved state dict and after every load.
 
+    The backbone is given in one of two forms:
+
+    - ``backbone=dict(type='mmdet.ResNet', ...)``: the whole backbone config;
+    - ``wraps='ResNet'`` with the backbone's own arguments beside it. A config
+      that only changes ``type`` of an inherited stock backbone to
+      ``'ltcv.SparseBackbone'`` keeps every stock argument (depth,
+      ``frozen_stages``, ``norm_cfg``, ``init_cfg``...) and names the stock
+      type in ``wraps``: nothing of the stock config is copied.
+
     Args:
-        backbone: the backbone config.
         ticket: a ticket file (``tools/ticket.py``, IMPHook).
         mode: ``ticket``, ``reverse`` (1 - mask) or ``random`` (random mask
             with the ticket's per-layer densities, seeded by ``seed``).
     """
+    if (backbone is None) == (wraps is None):
+        raise ValueError("SparseBackbone needs exactly one of backbone=dict(type='mmdet.ResNet', ...) or "
+                         "wraps='ResNet' with the backbone's arguments beside it; got "
+                         + ('both' if backbone is not None else 'neither'))
+    if backbone is not None and backbone_args:
+        raise ValueError(f'SparseBackbone: unexpected arguments {sorted(backbone_args)} beside backbone=...; '
+                         'put them inside the backbone dict (or use wraps=)')
+    if not ticket:
+        raise ValueError('SparseBackbone: no ticket given; set model.backbone.ticket '
+                         '(e.g. --cfg-options model.backbone.ticket=work_dirs/t.safetensors)')
+    cfg = dict(backbone) if backbone is not None else dict(backbone_args, type=wraps)
     chosen = ticket_for_mode(load_ticket(ticket), mode, seed)
-    module = MMENGINE_MODELS.build(backbone)
+    module = MMENGINE_MODELS.build(cfg)
     masker = TicketMasker(module, chosen, what=f'ticket {ticket} ({mode})')
     module.ltcv_ticket = masker
     init_weights = module.init_weights

@@ -1,0 +1,135 @@
+#!/usr/bin/env python
+"""Training-step cost of SparseBackbone in a stock detector, side by side.
+
+The shipped Faster R-CNN R-50-FPN transfer config (full width, stock heads,
+SGD, stock pipeline with images scaled to --size on the short side) trains
+in mmengine's Runner with its backbone restricted to an 79 %-sparse ticket,
+and the same config with the stock dense backbone. Runs alternate between
+the two (each in its own process, which goes first alternates too); the step
+time is the median of mmengine's per-iteration timer, warm-up dropped. As
+step times on shared CPUs wander by a few per cent, the sparse run also
+times SparseBackbone's own work (the mask before each forward and the
+gradient masks in backward) against its step: that share is the overhead
+with the noise taken out.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / 'configs/transfer/detection/faster-rcnn_r50-supervised-ticket_fpn_1x_coco.py'
+
+
+def make_inputs(tmp: Path, size: int) -> None:
+    import numpy as np
+    import torch
+    import torchvision
+
+    from ltcv_mm.core import prune, save_ticket, select_prunable
+    from ltcv_mm.demo import digits, formats
+    glyphs, labels = digits.load_digits()
+    rng = np.random.default_rng(0)
+    scenes = [digits.make_scene(glyphs, labels, rng, size=size, digit_size=(size // 4, size // 2)) for _ in range(8)]
+    formats.write_coco(tmp / 'coco', 'train2017', scenes, tuple(str(d) for d in range(10)))
+    torch.manual_seed(0)
+    weights = select_prunable(dict(torchvision.models.resnet50().named_parameters()))
+    save_ticket(prune(weights, rounds=7), tmp / 'ticket.safetensors', overwrite=True)
+
+
+def worker(tmp: Path, sparse: bool, iters: int, size: int) -> dict:
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import ltcv_mm.models.sparse_backbone as sb
+    from ltcv_mm.demo.tiny import for_cpu, scale_images, set_num_classes, use_local_data
+    torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
+    spent = []
+
+    def timed(fn):
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            out = fn(*a, **k)
+            spent.append(time.perf_counter() - t0)
+            return out
+        return wrapper
+    sb.TicketMasker._before_forward = timed(sb.TicketMasker._before_forward)
+    make_grad_masker = sb._grad_masker
+    sb._grad_masker = lambda mask: timed(make_grad_masker(mask))
+
+    cfg = Config.fromfile(str(CONFIG))
+    backbone = cfg.model.backbone
+    backbone.init_cfg = None
+    if sparse:
+        backbone.ticket = str(tmp / 'ticket.safetensors')
+    else:
+        cfg.model.backbone = {k: v for k, v in backbone.items() if k not in ('ticket', 'mode', 'seed', 'wraps')}
+        cfg.model.backbone['type'] = backbone.wraps
+    scale_images(cfg, size)
+    for_cpu(cfg, batch_size=2)
+    use_local_data(cfg, str(tmp / 'coco'), tuple(str(d) for d in range(10)))
+    set_num_classes(cfg.model, 10)
+    cfg.train_dataloader.sampler = dict(type='InfiniteSampler', shuffle=True)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.test_dataloader = cfg.test_evaluator = None
+    cfg.param_scheduler = []
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9, by_epoch=False)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=10 ** 9)
+    cfg.work_dir = str(tmp / ('sparse' if sparse else 'dense'))
+    cfg.log_level = 'ERROR'
+    cfg.randomness = dict(seed=0)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    times = list(runner.message_hub.get_scalar('train/time').data[0])
+    return {'times': times, 'hook_seconds_per_step': sum(spent) / iters}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--iters', type=int, default=8)
+    p.add_argument('--warmup', type=int, default=3)
+    p.add_argument('--size', type=int, default=320, help='short side of the images (stock: 800)')
+    p.add_argument('--json', help='also write the figures here')
+    p.add_argument('--worker', choices=['sparse', 'dense'], help=argparse.SUPPRESS)
+    p.add_argument('--tmp', help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(Path(args.tmp), args.worker == 'sparse', args.iters, args.size)))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        make_inputs(Path(tmp), args.size)
+        runs = {'sparse': [], 'dense': []}
+        for rep in range(args.repeats):
+            for kind in (('dense', 'sparse') if rep % 2 == 0 else ('sparse', 'dense')):
+                proc = subprocess.run([sys.executable, __file__, '--worker', kind, '--tmp', tmp,
+                                       '--iters', str(args.iters), '--size', str(args.size)],
+                                      capture_output=True, text=True)
+                if proc.returncode:
+                    sys.exit(f'{kind} worker failed:\n{proc.stderr[-3000:]}')
+                runs[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    step = {k: statistics.median(t for r in rs for t in r['times'][args.warmup:]) for k, rs in runs.items()}
+    hook = statistics.median(r['hook_seconds_per_step'] for r in runs['sparse'])
+    figures = {'step_seconds_dense': step['dense'], 'step_seconds_sparse': step['sparse'],
+               'difference': step['sparse'] / step['dense'] - 1,
+               'hook_seconds_per_step': hook, 'hook_share_of_step': hook / step['dense']}
+    print(f'Faster R-CNN R-50-FPN (shipped transfer config), batch 2, short side {args.size}, stock Runner; '
+          f'median of {args.repeats} runs x {args.iters - args.warmup} timed iterations each:')
+    print(f'  step time        stock backbone {step["dense"]:.3f} s   SparseBackbone {step["sparse"]:.3f} s   '
+          f'difference {figures["difference"]:+.2%}')
+    print(f'  SparseBackbone   {hook * 1000:.1f} ms of its own work per step = '
+          f'{figures["hook_share_of_step"]:.2%} of the step (target <= 2 %)')
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, str(ROOT))
+    main()

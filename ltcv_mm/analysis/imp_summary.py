@@ -1,0 +1,78 @@
+"""Reading an IMP run's summary: metric against sparsity, and the sparsest ticket that still matches."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class IMPCurve:
+    """One IMP run: per round its sparsity and the value judged (metric, or train loss)."""
+    path: Path
+    name: str                  # what the values are, e.g. 'accuracy/top1' or 'train loss'
+    higher_is_better: bool
+    rounds: list[int]
+    sparsity: list[float]
+    values: list[float]
+    tickets: list[str | None]
+
+    @property
+    def dense(self) -> float:
+        return self.values[0]
+
+    def matches_dense(self, value: float, tolerance: float) -> bool:
+        """Within ``tolerance`` (same units as the values) of round 0, or better."""
+        if self.higher_is_better:
+            return value >= self.dense - tolerance
+        return value <= self.dense + tolerance
+
+    def winning(self, tolerance: float) -> int | None:
+        """Index of the sparsest round that matches the dense round (None if no later round does).
+
+        Rounds in between may miss by noise; the sparsest match is what the
+        paper reports as the extreme winning ticket.
+        """
+        best = None
+        for i in range(1, len(self.rounds)):
+            if self.matches_dense(self.values[i], tolerance):
+                if best is None or self.sparsity[i] > self.sparsity[best]:
+                    best = i
+        return best
+
+
+def find_summary(work_dir: str | Path) -> Path:
+    """imp_summary.json of a run: the file itself, WORK_DIR/tickets/, or WORK_DIR/."""
+    p = Path(work_dir)
+    for candidate in (p, p / 'tickets' / 'imp_summary.json', p / 'imp_summary.json'):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f'{work_dir}: no imp_summary.json there or in its tickets/ folder '
+                            '(IMPHook writes it after each round)')
+
+
+def read_curve(work_dir: str | Path, metric: str | None = None) -> IMPCurve:
+    """The run's curve: its validation metric (``metric`` or the one IMPHook recorded), or its
+    train loss when the run had no validation (self-supervised pre-training)."""
+    path = find_summary(work_dir)
+    try:
+        summary = json.loads(path.read_text())
+        records = summary['records']
+    except (ValueError, KeyError) as e:
+        raise ValueError(f'{path}: not an IMP summary ({e})') from None
+    if not records or records[0]['round'] != 0:
+        raise ValueError(f'{path}: the dense round 0 has not finished yet')
+    if metric is None:
+        metric = records[0].get('metric_name')
+    if metric:
+        missing = [r['round'] for r in records if metric not in r.get('metrics', {})]
+        if missing:
+            known = sorted(records[0].get('metrics', {}))
+            raise KeyError(f'{path}: metric {metric!r} not recorded for rounds {missing}; recorded: {known}')
+        values = [r['metrics'][metric] for r in records]
+        name, higher = metric, 'loss' not in metric
+    else:
+        values = [r['train_loss'] for r in records]
+        name, higher = 'train loss', False
+    return IMPCurve(path, name, higher, [r['round'] for r in records], [r['sparsity'] for r in records],
+                    values, [r.get('ticket') for r in records])

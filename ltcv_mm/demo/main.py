@@ -1,0 +1,171 @@
+"""The demo, stage by stage: data, dense pre-training, IMP, transfer, report.
+
+Every stage goes through the configs a user runs (stock mmpretrain configs
+for pre-training, configs/pretrain for IMP, configs/transfer for the
+detector and the segmentor), shrunk by DemoSettings, in stock Runners.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..core import atomic_write_bytes, load_ticket
+from . import digits, formats, runs
+from .progress import Progress
+from .settings import DemoSettings
+
+COST = {'pretrain': 3.0, 'imp': 1.2, 'detection': 1.0, 'segmentation': 0.5}
+
+
+class Demo:
+    def __init__(self, work: Path, s: DemoSettings, data: Path | None = None) -> None:
+        self.work = Path(work)
+        self.s = s
+        self.data = Path(data) if data else self.work / 'data'
+        self.own_data = data is None
+        self.timings: dict[str, float] = {}
+
+    # -- layout -------------------------------------------------------------
+    def pretrained(self, p: str) -> Path:
+        return self.work / 'pretrained' / f'resnet50_{p}.pth'
+
+    def ticket(self, p: str, k: int) -> Path:
+        return self.work / 'imp' / p / 'tickets' / f'ticket_round{k:02d}.safetensors'
+
+    def transfer_dir(self, task: str, p: str, mode: str, k: int) -> Path:
+        return self.work / 'transfer' / task / p / ('dense' if mode == 'dense' else f'{mode}_round{k:02d}')
+
+    def plan(self) -> list[tuple[str, float]]:
+        s = self.s
+        plan = [(f'pretrain/{p}', COST['pretrain']) for p in s.pretrainings]
+        plan += [(f'imp/{p}', COST['imp'] * (s.imp_rounds + 1)) for p in s.pretrainings]
+        for task in s.tasks:
+            for p in s.pretrainings:
+                plan.append((f'{task}/{p}/dense', COST[task]))
+                for k in range(1, s.imp_rounds + 1):
+                    plan += [(f'{task}/{p}/ticket{k}', COST[task]), (f'{task}/{p}/random{k}', COST[task])]
+        return plan
+
+    # -- stages -------------------------------------------------------------
+    def run(self) -> Path:
+        self._check_settings()
+        t = time.time()
+        self.stage_data()
+        self.timings['data'] = time.time() - t
+        progress = Progress(self.plan())
+        for name, stage in (('pretrain', self.stage_pretrain), ('imp', self.stage_imp),
+                            ('transfer', self.stage_transfer)):
+            t = time.time()
+            stage(progress)
+            self.timings[name] = time.time() - t
+        t = time.time()
+        from .report import write_report
+        report = write_report(self)
+        self.timings['report'] = time.time() - t
+        self.timings['total'] = sum(self.timings.values())
+        atomic_write_bytes(self.work / 'timings.json', json.dumps(self.timings, indent=1).encode())
+        print('wall time per stage: ' + ', '.join(f'{k} {v:.1f} s' for k, v in self.timings.items()))
+        print(f'report: {report}')
+        return report
+
+    def _check_settings(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        path = self.work / 'settings.json'
+        mine = json.dumps(self.s.as_dict(), indent=1, sort_keys=True)
+        if path.is_file() and json.loads(path.read_text()) != json.loads(mine):
+            raise SystemExit(f'{self.work} holds a demo run with other settings ({path}); '
+                             'pass --fresh to redo it, or another --work-dir')
+        atomic_write_bytes(path, mine.encode())
+
+    def stage_data(self) -> None:
+        s = self.s
+        if not self.own_data:
+            for sub in ('cls/train', 'coco/annotations', 'VOCdevkit/VOC2012'):
+                if not (self.data / sub).exists():
+                    raise SystemExit(f'--data {self.data}: missing {sub}/ (the layout the demo writes: '
+                                     'cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, '
+                                     'VOCdevkit/VOC2012/)')
+            return
+        done = self.data / 'done.json'
+        if done.is_file():
+            print(f'[data] reused {self.data}')
+            return
+        print(f'[data] writing digits (scikit-learn) in the standard formats to {self.data}')
+        glyphs, labels = digits.load_digits()
+        rng = np.random.default_rng(s.seed)
+        train, val = digits.split(labels, seed=s.seed)
+        for split, idx in (('train', train), ('val', val)):
+            per_class = s.per_class if split == 'train' else max(2, s.per_class // 3)
+            chosen = np.concatenate([idx[labels[idx] == c][:per_class] for c in range(10)])
+            images = [digits.to_rgb(digits.resize(glyphs[i], s.cls_size), rng) for i in chosen]
+            formats.write_imagenet_layout(self.data / 'cls', split, images, labels[chosen], runs.DIGITS)
+        scenes = {}
+        for split, n, idx in (('train', s.train_scenes, train), ('val', s.val_scenes, val)):
+            scenes[split] = [digits.make_scene(glyphs[idx], labels[idx], rng, size=s.scene_size,
+                                               digit_size=(s.scene_size // 4, s.scene_size * 7 // 16))
+                             for _ in range(n)]
+        formats.write_coco(self.data / 'coco', 'train2017', scenes['train'], runs.DIGITS)
+        formats.write_coco(self.data / 'coco', 'val2017', scenes['val'], runs.DIGITS)
+        formats.write_voc_segmentation(self.data / 'VOCdevkit', scenes)
+        atomic_write_bytes(done, json.dumps({'train_scenes': s.train_scenes}).encode())
+
+    def stage_pretrain(self, progress: Progress) -> None:
+        for p in self.s.pretrainings:
+            work = self.work / 'pretrain' / p
+            reused = runs.is_done(work) and self.pretrained(p).is_file()
+            t = progress.start(f'pretrain/{p}', f'pre-training {p} (dense, from scratch, '
+                               f'{self.s.pretrain_epochs} epochs)')
+            cfg = runs.pretrain_config(self.s, p, self.data, work)
+            result = runs.run(cfg, work, dict(stage='pretrain', pretraining=p))
+            runs.export_backbone(Path(result['checkpoint']), self.pretrained(p))
+            progress.finish(f'pretrain/{p}', t, reused, _metrics(result))
+
+    def stage_imp(self, progress: Progress) -> None:
+        for p in self.s.pretrainings:
+            work = self.work / 'imp' / p
+            reused = runs.is_done(work)
+            t = progress.start(f'imp/{p}', f'IMP on the {p} task: {self.s.imp_rounds} prunings of 20 %, '
+                               f'{self.s.round_epochs} epoch(s) a round, rewinding to the pre-trained weights')
+            cfg = runs.imp_config(self.s, p, self.data, work, self.pretrained(p))
+            runs.run(cfg, work, dict(stage='imp', pretraining=p))
+            last = load_ticket(self.ticket(p, self.s.imp_rounds))
+            progress.finish(f'imp/{p}', t, reused, f'round {self.s.imp_rounds} ticket {last.sparsity:.2%} sparse')
+
+    def stage_transfer(self, progress: Progress) -> None:
+        s = self.s
+        for task in s.tasks:
+            for p in s.pretrainings:
+                jobs = [('dense', 0)] + [(m, k) for k in range(1, s.imp_rounds + 1) for m in ('ticket', 'random')]
+                for mode, k in jobs:
+                    key = f'{task}/{p}/' + ('dense' if mode == 'dense' else f'{mode}{k}')
+                    work = self.transfer_dir(task, p, mode, k)
+                    ticket = None if mode == 'dense' else self.ticket(p, k)
+                    sparsity = 0.0 if ticket is None else load_ticket(ticket).sparsity
+                    label = (f'{task}: {p} ' + ('dense backbone' if mode == 'dense' else
+                             f'{"ticket" if mode == "ticket" else "random mask"} of round {k} ({sparsity:.1%} sparse)'))
+                    reused = runs.is_done(work)
+                    t = progress.start(key, label)
+                    cfg = runs.transfer_config(s, task, p, self.data, work, self.pretrained(p), ticket, mode)
+                    record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k,
+                                  sparsity=sparsity, metric=runs.METRIC[task])
+                    result = runs.run(cfg, work, record)
+                    if ticket is not None and 'checked_sparsity' not in result:
+                        result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, mode, s.seed)
+                        atomic_write_bytes(work / runs.RESULT, json.dumps(result, indent=1).encode())
+                    progress.finish(key, t, reused, f'{runs.METRIC[task]} = {result["metrics"].get(runs.METRIC[task])}')
+
+
+def _metrics(result: dict) -> str:
+    return ', '.join(f'{k} = {v:.4g}' for k, v in result['metrics'].items()) or 'no validation (self-supervised)'
+
+
+def fresh(work: Path) -> None:
+    """Remove a previous demo run in ``work`` (only what the demo writes there)."""
+    for sub in ('data', 'pretrain', 'pretrained', 'imp', 'transfer', 'report'):
+        shutil.rmtree(work / sub, ignore_errors=True)
+    for f in ('settings.json', 'timings.json'):
+        (work / f).unlink(missing_ok=True)

@@ -1,0 +1,187 @@
+"""The shipped transfer configs train and evaluate with stock models, evaluators and tools.
+
+Each representative runs the shipped config, shrunk for the CPU (narrow
+ResNet-50 with the same layer names, 64-pixel images, tiny data written here
+in the format the stock reader expects), through a real entry point, and the
+ticket's sparsity is counted in the checkpoint it saves.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from helpers import ROOT, run_tool
+from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
+from ltcv_mm.demo import digits, formats
+from ltcv_mm.demo.tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
+
+TRANSFER = ROOT / 'configs/transfer'
+LEAVES = sorted(p for p in TRANSFER.rglob('*.py') if '_base_' not in p.parts)
+DIGITS = tuple(str(d) for d in range(10))
+WIDTH = 8
+
+
+@pytest.fixture(scope='module')
+def assets(tmp_path_factory):
+    """Digit data in every format, a narrow 'pre-trained' ResNet-50 and a ticket found in it."""
+    root = tmp_path_factory.mktemp('transfer')
+    glyphs, labels = digits.load_digits()
+    rng = np.random.default_rng(0)
+    scenes = {s: [digits.make_scene(glyphs, labels, rng) for _ in range(n)] for s, n in (('train', 8), ('val', 4))}
+    formats.write_coco(root / 'coco', 'train2017', scenes['train'], DIGITS)
+    formats.write_coco(root / 'coco', 'val2017', scenes['val'], DIGITS)
+    formats.write_voc_detection(root / 'VOCdevkit', '2007', 'trainval', scenes['train'][:4], DIGITS)
+    formats.write_voc_detection(root / 'VOCdevkit', '2012', 'trainval', scenes['train'][4:], DIGITS, start=4)
+    formats.write_voc_detection(root / 'VOCdevkit', '2007', 'test', scenes['val'], DIGITS, start=100)
+    formats.write_voc_segmentation(root / 'VOCdevkit', scenes)
+    for split, idx in (('train', slice(0, 40)), ('t10k', slice(40, 60))):
+        formats.write_mnist_idx(root / 'fmnist', split, np.stack([digits.resize(g, 28) for g in glyphs[idx]]),
+                                labels[idx])
+    from mmdet.models.backbones import ResNet
+    torch.manual_seed(0)
+    pre = ResNet(depth=50, base_channels=WIDTH, stem_channels=WIDTH)
+    torch.save({'state_dict': pre.state_dict()}, root / 'pretrained.pth')
+    ticket = save_ticket(prune(select_prunable(dict(pre.named_parameters())), rounds=3), root / 't.safetensors')
+    return root, ticket
+
+
+def tiny_config(leaf: Path, assets, work: Path, data: str, classes=None, iters: int = 2) -> Path:
+    """The shipped config, shrunk for the CPU, written as a plain config file a tool can take."""
+    root, ticket = assets
+    cfg = Config.fromfile(str(leaf))
+    cfg.model.backbone.ticket = str(ticket)
+    cfg.model.backbone.init_cfg.checkpoint = str(root / 'pretrained.pth')
+    narrow_model(cfg.model, width=WIDTH, feat=32)
+    scale_images(cfg, 64)
+    for_cpu(cfg, batch_size=2)
+    use_local_data(cfg, str(root / data), classes)
+    if classes is not None:
+        set_num_classes(cfg.model, len(classes))
+    if cfg.train_cfg.get('by_epoch', cfg.train_cfg.get('type') != 'IterBasedTrainLoop'):
+        cfg.train_cfg.update(max_epochs=1, val_interval=1)
+    else:
+        cfg.train_cfg.update(max_iters=iters, val_interval=iters)
+        cfg.default_hooks.checkpoint.update(interval=iters)
+    cfg.default_hooks.logger.interval = 1
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    cfg.work_dir = str(work)
+    path = work.parent / f'{work.name}_{leaf.name}'
+    cfg.dump(str(path))
+    return path
+
+
+def sparsity_intact(work: Path, ticket: Path) -> float:
+    """The saved checkpoint's backbone holds zeros wherever the ticket prunes; returns its sparsity."""
+    ckpt = torch.load(work / (work / 'last_checkpoint').read_text().strip(), weights_only=True)
+    sd = ckpt['state_dict']
+    t = load_ticket(ticket)
+    pruned = sum(int((sd['backbone.' + n][~m] == 0).sum()) for n, m in t.masks.items())
+    assert pruned == t.numel - t.kept
+    return pruned / t.numel
+
+
+def test_every_task_has_a_config_for_each_pretraining():
+    names = {p.stem for p in LEAVES}
+    for pt in ('supervised', 'simclr', 'mocov2'):
+        for ds in ('cifar10', 'cifar100', 'svhn', 'fmnist', 'visda'):
+            assert f'resnet50-{pt}-ticket_{ds}' in names
+        for det in ('faster-rcnn_r50-{}-ticket_fpn_1x_coco', 'faster-rcnn_r50-{}-ticket_fpn_1x_voc0712',
+                    'retinanet_r50-{}-ticket_fpn_1x_coco', 'mask-rcnn_r50-{}-ticket_fpn_1x_coco',
+                    'deeplabv3plus_r50-{}-ticket-d8_4xb4-20k_voc12aug-512x512',
+                    'deeplabv3plus_r50-{}-ticket-d8_4xb2-80k_cityscapes-512x1024'):
+            assert det.format(pt) in names
+    assert len(LEAVES) == 33
+
+
+@pytest.mark.parametrize('leaf', LEAVES, ids=lambda p: p.stem)
+def test_transfer_config_builds_the_stock_model(leaf, assets):
+    root, ticket = assets
+    cfg = Config.fromfile(str(leaf))
+    assert cfg.custom_imports['imports'] == ['ltcv_mm']
+    pt = leaf.stem.split('-')[1] if leaf.stem.startswith('resnet50') else leaf.stem.split('r50-')[1].split('-')[0]
+    assert cfg.pretrained == f'work_dirs/pretrained/resnet50_{pt}.pth' == cfg.model.backbone.init_cfg.checkpoint
+    assert cfg.ticket == cfg.model.backbone.ticket and pt in cfg.ticket
+    assert cfg.model.backbone.type == 'ltcv.SparseBackbone'
+    cfg.model.backbone.ticket = str(ticket)
+    narrow_model(cfg.model, width=WIDTH)
+    scope = cfg.default_scope
+    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.registry import MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        init_default_scope(scope)
+        model = MODELS.build(cfg.model)
+    stem = model.backbone.conv1.weight
+    assert stem.shape[2:] == ((3, 3) if 'ResNet_CIFAR' in cfg.model.backbone.wraps else (7, 7))  # no deep stem
+    assert model.backbone.ltcv_ticket.ticket == load_ticket(ticket)
+    if scope == 'mmdet':
+        assert model.backbone.frozen_stages == 1 and model.backbone.norm_eval  # stock settings kept
+
+
+def _train(script: Path, cfg: Path, work: Path, *extra: str) -> str:
+    out = run_tool(str(script), str(cfg), '--work-dir', str(work), *extra)
+    return out.stdout + out.stderr
+
+
+def _own_tools(package: str) -> Path:
+    import importlib
+    return Path(importlib.import_module(package).__file__).parent / '.mim' / 'tools' / 'train.py'
+
+
+def test_faster_rcnn_coco_under_mmdets_own_train_script(assets, tmp_path):
+    cfg = tiny_config(TRANSFER / 'detection/faster-rcnn_r50-mocov2-ticket_fpn_1x_coco.py', assets,
+                      tmp_path / 'w', 'coco', DIGITS)
+    log = _train(_own_tools('mmdet'), cfg, tmp_path / 'w')
+    assert 'coco/bbox_mAP' in log
+    assert sparsity_intact(tmp_path / 'w', assets[1]) == pytest.approx(1 - 0.8 ** 3, abs=1e-4)
+
+
+def test_retinanet_and_mask_rcnn_coco(assets, tmp_path):
+    for leaf, metrics in (('retinanet_r50-simclr-ticket_fpn_1x_coco', ('coco/bbox_mAP',)),
+                          ('mask-rcnn_r50-supervised-ticket_fpn_1x_coco', ('coco/bbox_mAP', 'coco/segm_mAP'))):
+        work = tmp_path / leaf
+        cfg = tiny_config(TRANSFER / f'detection/{leaf}.py', assets, work, 'coco', DIGITS)
+        Config.fromfile(str(cfg))  # dumped config is loadable as is
+        log = _train(ROOT / 'tools/train.py', cfg, work,
+                     '--cfg-options', 'model.test_cfg.score_thr=0.0' if 'retina' in leaf
+                     else 'model.test_cfg.rcnn.score_thr=0.0')
+        for m in metrics:
+            assert m in log, (leaf, log[-2000:])
+        sparsity_intact(work, assets[1])
+
+
+def test_deeplabv3plus_voc_under_mmsegs_own_train_script(assets, tmp_path):
+    cfg = tiny_config(TRANSFER / 'segmentation/deeplabv3plus_r50-simclr-ticket-d8_4xb4-20k_voc12aug-512x512.py',
+                      assets, tmp_path / 'w', 'VOCdevkit/VOC2012')
+    log = _train(_own_tools('mmseg'), cfg, tmp_path / 'w')
+    assert 'SyncBNFallbackHook' in log and 'mIoU' in log
+    sparsity_intact(tmp_path / 'w', assets[1])
+
+
+def test_fashion_mnist_classifier_and_test_tool(assets, tmp_path):
+    cfg = tiny_config(TRANSFER / 'classification/resnet50-supervised-ticket_fmnist.py', assets,
+                      tmp_path / 'w', 'fmnist')
+    log = _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w')
+    assert 'accuracy/top1' in log
+    sparsity_intact(tmp_path / 'w', assets[1])
+    out = run_tool(str(ROOT / 'tools/test.py'), str(cfg), str(tmp_path / 'w/epoch_1.pth'),
+                   '--work-dir', str(tmp_path / 'w'), '--cfg-options', 'log_level=INFO')
+    assert 'accuracy/top1' in out.stdout + out.stderr
+
+
+def test_faster_rcnn_voc_with_dist_train_on_two_processes(assets, tmp_path):
+    cfg = tiny_config(TRANSFER / 'detection/faster-rcnn_r50-supervised-ticket_fpn_1x_voc0712.py', assets,
+                      tmp_path / 'w', 'VOCdevkit', DIGITS)
+    env = dict(os.environ, PORT='29542', OMP_NUM_THREADS='1',
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg), '2', '--work-dir', str(tmp_path / 'w'),
+                           '--cfg-options', 'train_dataloader.dataset.times=1', 'model.test_cfg.rcnn.score_thr=0.0'],
+                          capture_output=True, text=True, env=env, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert 'pascal_voc/mAP' in log
+    sparsity_intact(tmp_path / 'w', assets[1])
