@@ -48,6 +48,7 @@ def worker(tmp: Path, sparse: bool, iters: int, size: int) -> dict:
     from mmengine.runner import Runner
 
     import ltcv_mm.models.sparse_backbone as sb
+    from ltcv_mm.models import stock_backbone_cfg
     from ltcv_mm.demo.tiny import for_cpu, scale_images, set_num_classes, use_local_data
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     spent = []
@@ -69,8 +70,7 @@ def worker(tmp: Path, sparse: bool, iters: int, size: int) -> dict:
     if sparse:
         backbone.ticket = str(tmp / 'ticket.safetensors')
     else:
-        cfg.model.backbone = {k: v for k, v in backbone.items() if k not in ('ticket', 'mode', 'seed', 'wraps')}
-        cfg.model.backbone['type'] = backbone.wraps
+        cfg.model.backbone = stock_backbone_cfg(backbone)
     scale_images(cfg, size)
     for_cpu(cfg, batch_size=2)
     use_local_data(cfg, str(tmp / 'coco'), tuple(str(d) for d in range(10)))

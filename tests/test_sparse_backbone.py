@@ -124,3 +124,12 @@ def test_flat_form_keeps_every_inherited_stock_argument(narrow_ticket):
             MODELS.build(dict(type='ltcv.SparseBackbone', ticket=None, wraps='ResNet', **args))
     assert flat.frozen_stages == 2 and not flat.layer2[0].conv1.weight.requires_grad
     assert _pruned_nonzero(flat, load_ticket(path)) == 0
+
+
+def test_stock_backbone_cfg_of_either_form():
+    from ltcv_mm.models import stock_backbone_cfg
+    flat = dict(type='ltcv.SparseBackbone', wraps='mmdet.ResNet', ticket='t', mode='random', seed=3, depth=50,
+                frozen_stages=1)
+    assert stock_backbone_cfg(flat) == dict(type='mmdet.ResNet', depth=50, frozen_stages=1)
+    nested = dict(type='ltcv.SparseBackbone', ticket='t', backbone=dict(type='mmdet.ResNet', depth=50))
+    assert stock_backbone_cfg(nested) == dict(type='mmdet.ResNet', depth=50)

@@ -114,3 +114,16 @@ def test_no_silent_overwrite_and_atomic_write(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['a.safetensors']
     save_ticket(b, path, overwrite=True)
     assert load_ticket(path) == b
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Files written through a temporary file are readable as a plain open() would make them."""
+    import os
+
+    from ltcv_mm.core import atomic_write_bytes
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / 'x.bin', b'data')
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -18,7 +18,8 @@ from . import digits, formats, runs
 from .progress import Progress
 from .settings import DemoSettings
 
-COST = {'pretrain': 3.0, 'imp': 1.2, 'detection': 1.0, 'segmentation': 0.5}
+# rough seconds of each run at the default settings, for the estimate of the time left
+COST = {'pretrain': 9.0, 'imp': 2.5, 'detection': 12.0, 'segmentation': 8.0}
 
 
 class Demo:
@@ -42,7 +43,7 @@ class Demo:
     def plan(self) -> list[tuple[str, float]]:
         s = self.s
         plan = [(f'pretrain/{p}', COST['pretrain']) for p in s.pretrainings]
-        plan += [(f'imp/{p}', COST['imp'] * (s.imp_rounds + 1)) for p in s.pretrainings]
+        plan += [(f'imp/{p}', COST['imp'] * (s.imp_rounds + 1)) for p in s.pretrainings]  # rounds + dense
         for task in s.tasks:
             for p in s.pretrainings:
                 plan.append((f'{task}/{p}/dense', COST[task]))
@@ -104,12 +105,15 @@ class Demo:
             images = [digits.to_rgb(digits.resize(glyphs[i], s.cls_size), rng) for i in chosen]
             formats.write_imagenet_layout(self.data / 'cls', split, images, labels[chosen], runs.DIGITS)
         scenes = {}
+        one_class = s.scene_classes == 'digit'
         for split, n, idx in (('train', s.train_scenes, train), ('val', s.val_scenes, val)):
-            scenes[split] = [digits.make_scene(glyphs[idx], labels[idx], rng, size=s.scene_size,
+            scene_labels = np.zeros_like(labels[idx]) if one_class else labels[idx]
+            scenes[split] = [digits.make_scene(glyphs[idx], scene_labels, rng, size=s.scene_size,
                                                digit_size=(s.scene_size // 4, s.scene_size * 7 // 16))
                              for _ in range(n)]
-        formats.write_coco(self.data / 'coco', 'train2017', scenes['train'], runs.DIGITS)
-        formats.write_coco(self.data / 'coco', 'val2017', scenes['val'], runs.DIGITS)
+        classes = runs.scene_classes(s)
+        formats.write_coco(self.data / 'coco', 'train2017', scenes['train'], classes)
+        formats.write_coco(self.data / 'coco', 'val2017', scenes['val'], classes)
         formats.write_voc_segmentation(self.data / 'VOCdevkit', scenes)
         atomic_write_bytes(done, json.dumps({'train_scenes': s.train_scenes}).encode())
 
@@ -128,9 +132,11 @@ class Demo:
         for p in self.s.pretrainings:
             work = self.work / 'imp' / p
             reused = runs.is_done(work)
-            t = progress.start(f'imp/{p}', f'IMP on the {p} task: {self.s.imp_rounds} prunings of 20 %, '
+            t = progress.start(f'imp/{p}', f'IMP on the {p} task: {self.s.imp_rounds} prunings of '
+                               f'{self.s.imp_rate:.0%}, '
                                f'{self.s.round_epochs} epoch(s) a round, rewinding to the pre-trained weights')
-            cfg = runs.imp_config(self.s, p, self.data, work, self.pretrained(p))
+            pretrain = runs.read_result(self.work / 'pretrain' / p)
+            cfg = runs.imp_config(self.s, p, self.data, work, self.pretrained(p), Path(pretrain['checkpoint']))
             runs.run(cfg, work, dict(stage='imp', pretraining=p))
             last = load_ticket(self.ticket(p, self.s.imp_rounds))
             progress.finish(f'imp/{p}', t, reused, f'round {self.s.imp_rounds} ticket {last.sparsity:.2%} sparse')

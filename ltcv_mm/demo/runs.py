@@ -6,6 +6,7 @@ resumes from its last checkpoint (mmengine's ``resume``).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from mmengine.config import Config
 
 from ..core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
 from .settings import DemoSettings
+from ..models.sparse_backbone import stock_backbone_cfg
 from .tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
@@ -24,8 +26,9 @@ STOCK_PRETRAIN = {
     'mocov2': 'mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py',
 }
 # Learning rates for a few epochs from scratch at the demo's batch size (the
-# stock ones assume batches of 256-4096 and 200 epochs with warm-up).
-PRETRAIN_LR = {'supervised': 0.1, 'simclr': 0.3, 'mocov2': 0.03}
+# stock ones assume batches of 256-4096 and 200 epochs with warm-up). SimCLR's LARS leaves
+# BN parameters to plain SGD, whose scale grows fast at larger rates.
+PRETRAIN_LR = {'supervised': 0.1, 'simclr': 0.05, 'mocov2': 0.03}
 TRANSFER_CONFIG = {
     'detection': 'transfer/detection/faster-rcnn_r50-{}-ticket_fpn_1x_coco.py',
     'segmentation': 'transfer/segmentation/deeplabv3plus_r50-{}-ticket-d8_4xb4-20k_voc12aug-512x512.py',
@@ -33,6 +36,12 @@ TRANSFER_CONFIG = {
 METRIC = {'detection': 'coco/bbox_mAP_50', 'segmentation': 'mIoU'}
 DIGITS = tuple(str(d) for d in range(10))
 RESULT = 'result.json'
+KNOWN_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias of "LocalBackend"',
+                 'The prefix is not set in metric class')
+
+
+def scene_classes(s: DemoSettings) -> tuple[str, ...]:
+    return DIGITS if s.scene_classes == 'digits' else ('digit',)
 
 
 def shipped(rel: str) -> Path:
@@ -80,6 +89,10 @@ def pretrain_config(s: DemoSettings, pretraining: str, data: Path, work: Path) -
         cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
     cfg.model.backbone.norm_cfg = dict(type='BN')
     cfg.optim_wrapper.optimizer.lr = PRETRAIN_LR[pretraining]
+    # the digits' dark backgrounds give the stem's BN tiny variances, hence huge stem gradients
+    # that blow its weights (and every later feature scale) up within an epoch; clipping keeps
+    # the pre-trained backbones usable for transfer
+    cfg.optim_wrapper.clip_grad = dict(max_norm=5.0)
     cfg.param_scheduler = [dict(type='CosineAnnealingLR', T_max=s.pretrain_epochs, by_epoch=True,
                                 begin=0, end=s.pretrain_epochs)]
     cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=s.pretrain_epochs,
@@ -87,8 +100,14 @@ def pretrain_config(s: DemoSettings, pretraining: str, data: Path, work: Path) -
     return cfg
 
 
-def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretrained: Path) -> Config:
-    """IMP on the pre-training task with the shipped configs/pretrain config (IMPHook, rewind 'pt')."""
+def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretrained: Path,
+               pretrain_checkpoint: Path) -> Config:
+    """IMP on the pre-training task with the shipped configs/pretrain config (IMPHook, rewind 'pt').
+
+    The supervised run starts from the whole pre-trained classifier (its head
+    too, as the paper's ImageNet IMP does); the self-supervised ones from the
+    pre-trained backbone, their projection heads learning anew.
+    """
     cfg = Config.fromfile(str(shipped(f'pretrain/imp_{pretraining}_r50_in1k.py')))
     _common(cfg, s, work, s.cls_size)
     use_local_data(cfg, str(data / 'cls'), DIGITS)
@@ -97,11 +116,12 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
         cfg.model.data_preprocessor = dict(num_classes=10, mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True)
         cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
         cfg.train_cfg.val_interval = s.round_epochs
+        cfg.load_from = str(pretrain_checkpoint)
     cfg.model.backbone.init_cfg.checkpoint = str(pretrained)
     cfg.train_cfg.max_epochs = s.round_epochs
     for h in cfg.custom_hooks:
         if h['type'] == 'ltcv.IMPHook':
-            h['rounds'] = s.imp_rounds
+            h.update(rounds=s.imp_rounds, rate=s.imp_rate)
     return cfg
 
 
@@ -112,25 +132,30 @@ def transfer_config(s: DemoSettings, task: str, pretraining: str, data: Path, wo
     backbone = cfg.model.backbone
     backbone.init_cfg.checkpoint = str(pretrained)
     if ticket is None:  # the stock backbone, dense
-        cfg.model.backbone = {k: v for k, v in backbone.items() if k not in ('ticket', 'mode', 'seed', 'wraps')}
-        cfg.model.backbone['type'] = backbone.wraps
+        cfg.model.backbone = stock_backbone_cfg(backbone)
     else:
         backbone.update(ticket=str(ticket), mode=mode, seed=s.seed)
     _common(cfg, s, work, s.scene_size)
     if task == 'detection':
-        use_local_data(cfg, str(data / 'coco'), DIGITS)
-        set_num_classes(cfg.model, len(DIGITS))
+        classes = scene_classes(s)
+        use_local_data(cfg, str(data / 'coco'), classes)
+        set_num_classes(cfg.model, len(classes))
         cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=s.transfer_epochs, val_interval=s.transfer_epochs)
+        cfg.default_hooks.checkpoint.interval = s.transfer_epochs  # runs of seconds: one checkpoint
         cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
                                dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=s.transfer_epochs,
                                     T_max=s.transfer_epochs)]
-        cfg.optim_wrapper.optimizer.lr = 0.02
+        cfg.optim_wrapper.optimizer.lr = 0.04
+        # a backbone pre-trained for minutes has unruly feature scales: clip as mmdet's RetinaNet does
+        cfg.optim_wrapper.clip_grad = dict(max_norm=35, norm_type=2)
         # keep every detection: a briefly trained detector may score all below the stock 0.05,
         # and CocoMetric then reports nothing at all instead of a low mAP
         cfg.model.test_cfg.rcnn.score_thr = 0.0
     else:
         from mmseg.datasets import PascalVOCDataset
-        classes = PascalVOCDataset.METAINFO['classes'][:1 + len(DIGITS)]  # background + one class per digit
+        # mmseg's VOC reader takes only a subset of the VOC names: background and the first
+        # len(classes) names stand for the scene classes (label d + 1 is class d)
+        classes = PascalVOCDataset.METAINFO['classes'][:1 + len(scene_classes(s))]
         use_local_data(cfg, str(data / 'VOCdevkit/VOC2012'), classes)
         set_num_classes(cfg.model, len(classes))
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=s.seg_iters, val_interval=s.seg_iters)
@@ -138,7 +163,8 @@ def transfer_config(s: DemoSettings, task: str, pretraining: str, data: Path, wo
                                             max_keep_ckpts=1)
         cfg.param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=s.seg_iters,
                                     by_epoch=False)]
-        cfg.optim_wrapper.optimizer.lr = 0.02
+        cfg.optim_wrapper.optimizer.lr = 0.1
+        cfg.optim_wrapper.clip_grad = dict(max_norm=35, norm_type=2)
     return cfg
 
 
@@ -163,7 +189,9 @@ def run(cfg: Config, work: Path, record: dict) -> dict:
     t0 = time.time()
     runner = Runner.from_cfg(cfg)
     runner.logger.addFilter(_known_notices)
-    runner.train()
+    # the stock COCO evaluation prints its tables: into the run's folder, not between progress lines
+    with open(work / 'stdout.txt', 'a') as out, contextlib.redirect_stdout(out):
+        runner.train()
     record = dict(record, metrics=_last_val_metrics(runner), seconds=round(time.time() - t0, 2),
                   checkpoint=str(work / (work / 'last_checkpoint').read_text().strip().split('/')[-1]))
     atomic_write_bytes(work / RESULT, json.dumps(record, indent=1).encode())
@@ -172,9 +200,9 @@ def run(cfg: Config, work: Path, record: dict) -> dict:
 
 
 def _known_notices(record) -> bool:
-    """Drop two warnings every run of the stock configs logs, which say nothing about the run."""
+    """Drop deprecation notices the stock configs log in every run, which say nothing about the run."""
     msg = record.getMessage()
-    return not ('"FileClient" will be deprecated' in msg or 'The prefix is not set in metric class' in msg)
+    return not any(notice in msg for notice in KNOWN_NOTICES)
 
 
 def _last_val_metrics(runner) -> dict:

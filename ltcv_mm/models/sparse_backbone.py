@@ -59,6 +59,16 @@ def _grad_masker(mask: torch.Tensor):
     return hook
 
 
+SPARSE_ARGS = ('ticket', 'mode', 'seed', 'wraps', 'backbone')
+
+
+def stock_backbone_cfg(cfg: dict) -> dict:
+    """The dense stock backbone config that a SparseBackbone config restricts (either form)."""
+    if cfg.get('backbone') is not None:
+        return dict(cfg['backbone'])
+    return {**{k: v for k, v in cfg.items() if k not in SPARSE_ARGS}, 'type': cfg['wraps']}
+
+
 @MODELS.register_module()
 def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: dict | None = None,
                    wraps: str | None = None, **backbone_args) -> nn.Module:
