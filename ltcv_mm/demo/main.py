@@ -121,7 +121,7 @@ class Demo:
         for p in self.s.pretrainings:
             work = self.work / 'pretrain' / p
             reused = runs.is_done(work) and self.pretrained(p).is_file()
-            t = progress.start(f'pretrain/{p}', f'pre-training {p} (dense, from scratch, '
+            t = progress.start(f'pre-training {p} (dense, from scratch, '
                                f'{self.s.pretrain_epochs} epochs)')
             cfg = runs.pretrain_config(self.s, p, self.data, work)
             result = runs.run(cfg, work, dict(stage='pretrain', pretraining=p))
@@ -132,7 +132,7 @@ class Demo:
         for p in self.s.pretrainings:
             work = self.work / 'imp' / p
             reused = runs.is_done(work)
-            t = progress.start(f'imp/{p}', f'IMP on the {p} task: {self.s.imp_rounds} prunings of '
+            t = progress.start(f'IMP on the {p} task: {self.s.imp_rounds} prunings of '
                                f'{self.s.imp_rate:.0%}, '
                                f'{self.s.round_epochs} epoch(s) a round, rewinding to the pre-trained weights')
             pretrain = runs.read_result(self.work / 'pretrain' / p)
@@ -154,7 +154,7 @@ class Demo:
                     label = (f'{task}: {p} ' + ('dense backbone' if mode == 'dense' else
                              f'{"ticket" if mode == "ticket" else "random mask"} of round {k} ({sparsity:.1%} sparse)'))
                     reused = runs.is_done(work)
-                    t = progress.start(key, label)
+                    t = progress.start(label)
                     cfg = runs.transfer_config(s, task, p, self.data, work, self.pretrained(p), ticket, mode)
                     record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k,
                                   sparsity=sparsity, metric=runs.METRIC[task])

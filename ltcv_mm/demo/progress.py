@@ -22,7 +22,7 @@ class Progress:
         self.spent = 0.0     # seconds of runs executed now (not reused)
         self.units = 0.0     # their cost
 
-    def start(self, key: str, label: str) -> float:
+    def start(self, label: str) -> float:
         print(f'[{_clock(time.time() - self.t0)} {self._eta()}] {self.done + 1}/{self.total} {label} ...', flush=True)
         return time.time()
 

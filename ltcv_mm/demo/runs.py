@@ -73,9 +73,15 @@ def _common(cfg: Config, s: DemoSettings, work: Path, size: int) -> Config:
     cfg.experiment_name = '_'.join(work.parts[-3:])
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, max_keep_ckpts=1)
-    cfg.pop('visualizer', None)  # the stock local backend writes scalars under work_dir
     cfg.launcher = 'none'
     return cfg
+
+
+def _digit_classifier(cfg: Config) -> None:
+    """The ImageNet classifier config on the ten digit classes (top-1 only: top-5 of 10 says little)."""
+    set_num_classes(cfg.model, len(DIGITS))
+    cfg.model.data_preprocessor = dict(num_classes=len(DIGITS), mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True)
+    cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
 
 
 def pretrain_config(s: DemoSettings, pretraining: str, data: Path, work: Path) -> Config:
@@ -84,9 +90,7 @@ def pretrain_config(s: DemoSettings, pretraining: str, data: Path, work: Path) -
     _common(cfg, s, work, s.cls_size)
     use_local_data(cfg, str(data / 'cls'), DIGITS)
     if pretraining == 'supervised':
-        set_num_classes(cfg.model, 10)
-        cfg.model.data_preprocessor = dict(num_classes=10, mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True)
-        cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
+        _digit_classifier(cfg)
     cfg.model.backbone.norm_cfg = dict(type='BN')
     cfg.optim_wrapper.optimizer.lr = PRETRAIN_LR[pretraining]
     # the digits' dark backgrounds give the stem's BN tiny variances, hence huge stem gradients
@@ -112,9 +116,7 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
     _common(cfg, s, work, s.cls_size)
     use_local_data(cfg, str(data / 'cls'), DIGITS)
     if pretraining == 'supervised':
-        set_num_classes(cfg.model, 10)
-        cfg.model.data_preprocessor = dict(num_classes=10, mean=[127.5] * 3, std=[64.0] * 3, to_rgb=True)
-        cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
+        _digit_classifier(cfg)
         cfg.train_cfg.val_interval = s.round_epochs
         cfg.load_from = str(pretrain_checkpoint)
     cfg.model.backbone.init_cfg.checkpoint = str(pretrained)
