@@ -133,3 +133,25 @@ def test_stock_backbone_cfg_of_either_form():
     assert stock_backbone_cfg(flat) == dict(type='mmdet.ResNet', depth=50, frozen_stages=1)
     nested = dict(type='ltcv.SparseBackbone', ticket='t', backbone=dict(type='mmdet.ResNet', depth=50))
     assert stock_backbone_cfg(nested) == dict(type='mmdet.ResNet', depth=50)
+
+
+def test_ema_hook_averages_only_the_ticket(narrow_ticket, tmp_path):
+    """mmengine's EMAHook copies the model; the averaged backbone keeps the pruned weights at zero."""
+    path, pretrained, _ = narrow_ticket
+    write_image_folder(tmp_path / 'data')
+    cfg = tiny_classifier_cfg(tmp_path / 'work', tmp_path / 'data', max_epochs=2)
+    cfg['custom_imports'] = dict(imports=['ltcv_mm'])
+    cfg['custom_hooks'] = [dict(type='EMAHook', momentum=0.5)]
+    cfg['model']['backbone'] = dict(type='ltcv.SparseBackbone', ticket=str(path), wraps='ResNet',
+                                    **{k: v for k, v in NARROW.items() if k != 'type'},
+                                    init_cfg=dict(type='Pretrained', checkpoint=str(pretrained)))
+    Runner.from_cfg(Config(cfg)).train()
+    ckpt = torch.load(tmp_path / 'work/epoch_2.pth', weights_only=True)
+    ticket = load_ticket(path)
+    ema = {k.replace('module.', '', 1): v for k, v in ckpt['ema_state_dict'].items()}
+    moved = 0
+    for name, m in ticket.masks.items():
+        for sd in (ckpt['state_dict'], ema):
+            assert int((sd['backbone.' + name][~m] != 0).sum()) == 0, name
+        moved += int((ema['backbone.' + name] != ckpt['state_dict']['backbone.' + name]).sum())
+    assert moved > 0  # the average is a real, different copy
