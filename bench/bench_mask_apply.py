@@ -16,10 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ab_runs import alternate, median_step, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,23 +50,13 @@ def worker(tmp: Path, with_mask: bool, iters: int, batch: int) -> dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    import time
-
     import ltcv_mm  # noqa: F401
     from ltcv_mm.core import BoundTicket
     from ltcv_mm.hooks import MaskApplyHook
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     spent = []
-
-    def timed(fn):
-        def wrapper(*a, **k):
-            t0 = time.perf_counter()
-            out = fn(*a, **k)
-            spent.append(time.perf_counter() - t0)
-            return out
-        return wrapper
-    BoundTicket.apply_to_grads = timed(BoundTicket.apply_to_grads)
-    MaskApplyHook.after_train_iter = timed(MaskApplyHook.after_train_iter)
+    BoundTicket.apply_to_grads = timed(BoundTicket.apply_to_grads, spent)
+    MaskApplyHook.after_train_iter = timed(MaskApplyHook.after_train_iter, spent)
     pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
     cfg = dict(
         default_scope='mmpretrain', work_dir=str(tmp / ('with' if with_mask else 'without')),
@@ -105,17 +96,9 @@ def main():
         return
     with tempfile.TemporaryDirectory() as tmp:
         make_inputs(Path(tmp), args.size)
-        runs = {'with': [], 'without': []}
-        for rep in range(args.repeats):
-            # alternate which set-up goes first, so order effects cancel
-            for kind in (('without', 'with') if rep % 2 == 0 else ('with', 'without')):
-                proc = subprocess.run([sys.executable, __file__, '--worker', kind, '--tmp', tmp,
-                                       '--iters', str(args.iters), '--batch', str(args.batch)],
-                                      capture_output=True, text=True)
-                if proc.returncode:
-                    sys.exit(f'{kind} worker failed:\n{proc.stderr[-3000:]}')
-                runs[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    step = {k: statistics.median(t for r in rs for t in r['times'][args.warmup:]) for k, rs in runs.items()}
+        runs = alternate(__file__, ('without', 'with'), args.repeats,
+                         ['--tmp', tmp, '--iters', str(args.iters), '--batch', str(args.batch)])
+    step = {k: median_step(rs, args.warmup) for k, rs in runs.items()}
     rss = {k: statistics.median(r['maxrss_mb'] for r in rs) for k, rs in runs.items()}
     hook = statistics.median(r['hook_seconds_per_step'] for r in runs['with'])
     figures = {'step_seconds_without': step['without'], 'step_seconds_with': step['with'],

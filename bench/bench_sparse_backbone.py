@@ -16,11 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from ab_runs import alternate, median_step, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / 'configs/transfer/detection/faster-rcnn_r50-supervised-ticket_fpn_1x_coco.py'
@@ -52,17 +52,9 @@ def worker(tmp: Path, sparse: bool, iters: int, size: int) -> dict:
     from ltcv_mm.demo.tiny import for_cpu, scale_images, set_num_classes, use_local_data
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     spent = []
-
-    def timed(fn):
-        def wrapper(*a, **k):
-            t0 = time.perf_counter()
-            out = fn(*a, **k)
-            spent.append(time.perf_counter() - t0)
-            return out
-        return wrapper
-    sb.TicketMasker._before_forward = timed(sb.TicketMasker._before_forward)
+    sb.TicketMasker._before_forward = timed(sb.TicketMasker._before_forward, spent)
     make_grad_masker = sb._grad_masker
-    sb._grad_masker = lambda mask: timed(make_grad_masker(mask))
+    sb._grad_masker = lambda mask: timed(make_grad_masker(mask), spent)
 
     cfg = Config.fromfile(str(CONFIG))
     backbone = cfg.model.backbone
@@ -106,16 +98,9 @@ def main():
         return
     with tempfile.TemporaryDirectory() as tmp:
         make_inputs(Path(tmp), args.size)
-        runs = {'sparse': [], 'dense': []}
-        for rep in range(args.repeats):
-            for kind in (('dense', 'sparse') if rep % 2 == 0 else ('sparse', 'dense')):
-                proc = subprocess.run([sys.executable, __file__, '--worker', kind, '--tmp', tmp,
-                                       '--iters', str(args.iters), '--size', str(args.size)],
-                                      capture_output=True, text=True)
-                if proc.returncode:
-                    sys.exit(f'{kind} worker failed:\n{proc.stderr[-3000:]}')
-                runs[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    step = {k: statistics.median(t for r in rs for t in r['times'][args.warmup:]) for k, rs in runs.items()}
+        runs = alternate(__file__, ('dense', 'sparse'), args.repeats,
+                         ['--tmp', tmp, '--iters', str(args.iters), '--size', str(args.size)])
+    step = {k: median_step(rs, args.warmup) for k, rs in runs.items()}
     hook = statistics.median(r['hook_seconds_per_step'] for r in runs['sparse'])
     figures = {'step_seconds_dense': step['dense'], 'step_seconds_sparse': step['sparse'],
                'difference': step['sparse'] / step['dense'] - 1,
