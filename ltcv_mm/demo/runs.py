@@ -11,12 +11,11 @@ import json
 import time
 from pathlib import Path
 
-import torch
 from mmengine.config import Config
 
 from ..core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
-from .settings import DemoSettings
 from ..models.sparse_backbone import stock_backbone_cfg
+from .settings import DemoSettings
 from .tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
