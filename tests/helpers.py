@@ -14,3 +14,20 @@ def run_tool(*args: str, check: bool = True, cwd: Path = ROOT) -> subprocess.Com
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
     return proc
+
+
+def assert_ticket_zeros(checkpoint: Path, ticket: Path) -> float:
+    """Assert that a saved checkpoint's backbone is zero wherever the ticket prunes; returns its sparsity."""
+    import torch
+
+    from ltcv_mm.core import load_ticket
+    sd = torch.load(checkpoint, weights_only=True)['state_dict']
+    t = load_ticket(ticket)
+    zeros = sum(int((sd['backbone.' + n][~m] == 0).sum()) for n, m in t.masks.items())
+    assert zeros == t.numel - t.kept, f'{checkpoint}: {t.numel - t.kept - zeros} pruned weights are not zero'
+    return zeros / t.numel
+
+
+def last_checkpoint(work: Path) -> Path:
+    """The checkpoint mmengine's CheckpointHook names in work_dir/last_checkpoint."""
+    return work / (work / 'last_checkpoint').read_text().strip()

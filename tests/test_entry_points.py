@@ -7,8 +7,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, run_tool
-from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
+from helpers import ROOT, assert_ticket_zeros, run_tool
+from ltcv_mm.core import prune, save_ticket, select_prunable
 from tiny_data import tiny_classifier_cfg, write_image_folder
 
 NARROW = dict(type='mmpretrain.ResNet', depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
@@ -35,20 +35,14 @@ def sparse_cfg(tmp_path_factory):
     return path, ticket
 
 
-def _sparsity_intact(ckpt_path, ticket_path):
-    ticket = load_ticket(ticket_path)
-    sd = torch.load(ckpt_path, weights_only=True)['state_dict']
-    return all(int((sd['backbone.' + n][~m] != 0).sum()) == 0 for n, m in ticket.masks.items())
-
-
 def test_train_resume_and_test(sparse_cfg, tmp_path):
     cfg, ticket = sparse_cfg
     work = tmp_path / 'work'
     run_tool(str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work))
-    assert _sparsity_intact(work / 'epoch_1.pth', ticket)
+    assert_ticket_zeros(work / 'epoch_1.pth', ticket)
     run_tool(str(ROOT / 'tools/train.py'), str(cfg), '--work-dir', str(work), '--resume',
              '--cfg-options', 'train_cfg.max_epochs=2')
-    assert (work / 'epoch_2.pth').exists() and _sparsity_intact(work / 'epoch_2.pth', ticket)
+    assert_ticket_zeros(work / 'epoch_2.pth', ticket)
     out = run_tool(str(ROOT / 'tools/test.py'), str(cfg), str(work / 'epoch_2.pth'), '--work-dir', str(work),
                    '--cfg-options', 'log_level=INFO')
     assert 'accuracy/top1' in out.stdout + out.stderr
@@ -61,7 +55,7 @@ def test_dist_train_with_two_processes_on_gloo(sparse_cfg, tmp_path):
     proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg), '2', '--work-dir', str(tmp_path / 'w')],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _sparsity_intact(tmp_path / 'w/epoch_1.pth', ticket)
+    assert_ticket_zeros(tmp_path / 'w/epoch_1.pth', ticket)
 
 
 def test_runs_under_mmpretrains_own_train_script(sparse_cfg, tmp_path):
@@ -71,4 +65,4 @@ def test_runs_under_mmpretrains_own_train_script(sparse_cfg, tmp_path):
     script = os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'tools', 'train.py')
     # (num_workers=0 in this tiny config, which mmpretrain's persistent workers refuse)
     run_tool(script, str(cfg), '--work-dir', str(tmp_path / 'w'), '--no-persistent-workers')
-    assert _sparsity_intact(tmp_path / 'w/epoch_1.pth', ticket)
+    assert_ticket_zeros(tmp_path / 'w/epoch_1.pth', ticket)

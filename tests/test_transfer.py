@@ -15,7 +15,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, run_tool
+from helpers import ROOT, assert_ticket_zeros, last_checkpoint, run_tool
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.demo import digits, formats
 from ltcv_mm.demo.tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
@@ -75,16 +75,6 @@ def tiny_config(leaf: Path, assets, work: Path, data: str, classes=None, iters: 
     return path
 
 
-def sparsity_intact(work: Path, ticket: Path) -> float:
-    """The saved checkpoint's backbone holds zeros wherever the ticket prunes; returns its sparsity."""
-    ckpt = torch.load(work / (work / 'last_checkpoint').read_text().strip(), weights_only=True)
-    sd = ckpt['state_dict']
-    t = load_ticket(ticket)
-    pruned = sum(int((sd['backbone.' + n][~m] == 0).sum()) for n, m in t.masks.items())
-    assert pruned == t.numel - t.kept
-    return pruned / t.numel
-
-
 def test_every_task_has_a_config_for_each_pretraining():
     names = {p.stem for p in LEAVES}
     for pt in ('supervised', 'simclr', 'mocov2'):
@@ -137,7 +127,8 @@ def test_faster_rcnn_coco_under_mmdets_own_train_script(assets, tmp_path):
                       tmp_path / 'w', 'coco', DIGITS)
     log = _train(_own_tools('mmdet'), cfg, tmp_path / 'w')
     assert 'coco/bbox_mAP' in log
-    assert sparsity_intact(tmp_path / 'w', assets[1]) == pytest.approx(1 - 0.8 ** 3, abs=1e-4)
+    sparsity = assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
+    assert sparsity == pytest.approx(1 - 0.8 ** 3, abs=1e-4)
 
 
 def test_retinanet_and_mask_rcnn_coco(assets, tmp_path):
@@ -151,7 +142,7 @@ def test_retinanet_and_mask_rcnn_coco(assets, tmp_path):
                      else 'model.test_cfg.rcnn.score_thr=0.0')
         for m in metrics:
             assert m in log, (leaf, log[-2000:])
-        sparsity_intact(work, assets[1])
+        assert_ticket_zeros(last_checkpoint(work), assets[1])
 
 
 def test_deeplabv3plus_voc_under_mmsegs_own_train_script(assets, tmp_path):
@@ -159,7 +150,7 @@ def test_deeplabv3plus_voc_under_mmsegs_own_train_script(assets, tmp_path):
                       assets, tmp_path / 'w', 'VOCdevkit/VOC2012')
     log = _train(_own_tools('mmseg'), cfg, tmp_path / 'w')
     assert 'SyncBNFallbackHook' in log and 'mIoU' in log
-    sparsity_intact(tmp_path / 'w', assets[1])
+    assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
 
 
 def test_fashion_mnist_classifier_and_test_tool(assets, tmp_path):
@@ -167,7 +158,7 @@ def test_fashion_mnist_classifier_and_test_tool(assets, tmp_path):
                       tmp_path / 'w', 'fmnist')
     log = _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w')
     assert 'accuracy/top1' in log
-    sparsity_intact(tmp_path / 'w', assets[1])
+    assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
     out = run_tool(str(ROOT / 'tools/test.py'), str(cfg), str(tmp_path / 'w/epoch_1.pth'),
                    '--work-dir', str(tmp_path / 'w'), '--cfg-options', 'log_level=INFO')
     assert 'accuracy/top1' in out.stdout + out.stderr
@@ -184,4 +175,4 @@ def test_faster_rcnn_voc_with_dist_train_on_two_processes(assets, tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert 'pascal_voc/mAP' in log
-    sparsity_intact(tmp_path / 'w', assets[1])
+    assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
