@@ -19,6 +19,13 @@ def timed(fn: Callable, spent: list[float]) -> Callable:
     return wrapper
 
 
+def time_masking(masking, spent: list[float]) -> None:
+    """Time the work of attached tickets (``ltcv_mm.core.masking``): the root's forward hook and each
+    parameter's gradient hook. Call before the model is built: hooks are registered at attach time."""
+    masking._GradMask.__call__ = timed(masking._GradMask.__call__, spent)
+    masking._before_forward = timed(masking._before_forward, spent)
+
+
 def alternate(script: str, kinds: tuple[str, str], repeats: int, args: list[str]) -> dict[str, list[dict]]:
     """Run ``script --worker KIND ARGS`` for both kinds, ``repeats`` times each, each run in a fresh
     process and with the order swapped every repeat so that drift and order effects cancel.

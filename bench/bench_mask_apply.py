@@ -8,8 +8,9 @@ set-ups (which goes first alternates too), each in its own process; the step
 time is the median of mmengine's own per-iteration timer (IterTimerHook),
 warm-up iterations dropped. Step times on these shared CPUs wander by a few
 per cent between runs, more than the effect measured, so the run with the
-hook also times the hook's own work (the gradient masking before each
-optimizer step, and any weight masking after it) against its step time: that share is the overhead with the noise taken out. Peak memory
+hook also times the masks' own work (the gradient masks as gradients land,
+the forward hook, and any weight masking after the step) against its step
+time: that share is the overhead with the noise taken out. Peak memory
 is the process's maximum RSS.
 """
 import argparse
@@ -20,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ab_runs import alternate, median_step, timed
+from ab_runs import alternate, median_step, time_masking, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,11 +52,11 @@ def worker(tmp: Path, with_mask: bool, iters: int, batch: int) -> dict:
     from mmengine.runner import Runner
 
     import ltcv_mm  # noqa: F401
-    from ltcv_mm.core import BoundTicket
+    import ltcv_mm.core.masking as masking
     from ltcv_mm.hooks import MaskApplyHook
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     spent = []
-    BoundTicket.apply_to_grads = timed(BoundTicket.apply_to_grads, spent)
+    time_masking(masking, spent)
     MaskApplyHook.after_train_iter = timed(MaskApplyHook.after_train_iter, spent)
     pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
     cfg = dict(

@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ab_runs import alternate, median_step, timed
+from ab_runs import alternate, median_step, time_masking
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / 'configs/transfer/detection/faster-rcnn_r50-supervised-ticket_fpn_1x_coco.py'
@@ -47,14 +47,12 @@ def worker(tmp: Path, sparse: bool, iters: int, size: int) -> dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    import ltcv_mm.models.sparse_backbone as sb
+    import ltcv_mm.core.masking as masking
     from ltcv_mm.models import stock_backbone_cfg
     from ltcv_mm.demo.tiny import for_cpu, scale_images, set_num_classes, use_local_data
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     spent = []
-    sb.TicketMasker._before_forward = timed(sb.TicketMasker._before_forward, spent)
-    make_grad_masker = sb._grad_masker
-    sb._grad_masker = lambda mask: timed(make_grad_masker(mask), spent)
+    time_masking(masking, spent)
 
     cfg = Config.fromfile(str(CONFIG))
     backbone = cfg.model.backbone

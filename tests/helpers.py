@@ -31,3 +31,11 @@ def assert_ticket_zeros(checkpoint: Path, ticket: Path) -> float:
 def last_checkpoint(work: Path) -> Path:
     """The checkpoint mmengine's CheckpointHook names in work_dir/last_checkpoint."""
     return work / (work / 'last_checkpoint').read_text().strip()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (a fixed one can still be held by the previous run's sockets)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

@@ -53,7 +53,7 @@ class RoundProbe(Hook):
             self._snap(runner)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        self.nonzero_pruned_after_step.append(find_hook(runner, MaskApplyHook).count_nonzero_pruned())
+        self.nonzero_pruned_after_step.append(find_hook(runner, MaskApplyHook).count_nonzero_pruned(runner))
 
 
 @HOOKS.register_module(force=True)
@@ -92,4 +92,38 @@ class MaskDigestHook(Hook):
         seen.append([runner.epoch, digest])
         path.write_text(json.dumps(seen))
         # every rank also asserts its live weights obey the ticket
-        assert find_hook(runner, MaskApplyHook).count_nonzero_pruned() == 0
+        assert find_hook(runner, MaskApplyHook).count_nonzero_pruned(runner) == 0
+
+
+def masked_modules(runner) -> list:
+    """Every module in the run that holds a ticket: in the model and in each EMA average."""
+    from ltcv_mm.core import attached_masks
+    from ltcv_mm.hooks.runner_access import ema_models
+    roots = [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]
+    return [(m, attached_masks(m)) for root in roots for m in root.modules() if attached_masks(m) is not None]
+
+
+@HOOKS.register_module(force=True)
+class ZeroProbe(Hook):
+    """After every iteration: pruned weights that are not zero in any masked module, and the loss scale."""
+
+    priority = 'LOWEST'  # after EMAHook has averaged
+
+    def __init__(self, record: bool = False) -> None:
+        self.record = record  # also write what was seen to work_dir/zero_probe_rank{r}.json
+        self.nonzero: list[int] = []
+        self.copies: list[int] = []
+        self.scales: list[float] = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        held = masked_modules(runner)
+        self.copies.append(len(held))
+        self.nonzero.append(sum(masks.count_nonzero_pruned(m) for m, masks in held))
+        scaler = getattr(runner.optim_wrapper, 'loss_scaler', None)
+        if scaler is not None:
+            self.scales.append(float(scaler.get_scale()))
+
+    def after_train(self, runner) -> None:
+        if self.record:
+            path = Path(runner.work_dir) / f'zero_probe_rank{get_rank()}.json'
+            path.write_text(json.dumps({'nonzero': self.nonzero, 'copies': self.copies, 'scales': self.scales}))

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT
+from helpers import ROOT, free_port
 from ltcv_mm.core import TicketBindingError, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.core.strategies import count_to_prune
 from ltcv_mm.hooks import IMPConfigError, MaskApplyHook
@@ -71,9 +71,9 @@ def test_supervised_epoch_based_imp(data, tmp_path):
     # Pruned weights stayed exactly zero after every real SGD step (momentum + weight decay),
     # and so did their momentum: their gradients are masked before each step.
     assert len(probe.nonzero_pruned_after_step) == 12 and set(probe.nonzero_pruned_after_step) == {0}
-    bound = find_hook(runner, MaskApplyHook)._bound[0]
+    model, masks = find_hook(runner, MaskApplyHook).attached(runner)[0]
     opt = runner.optim_wrapper.optimizer
-    for p, m in zip(bound.params, bound.masks):
+    for _, p, m in masks.pairs(model):
         buf = opt.state[p]['momentum_buffer']
         assert int((buf[m == 0] != 0).sum()) == 0 and int((buf[m == 1] != 0).sum()) > 0
 
@@ -136,7 +136,7 @@ def test_self_supervised_imp(data, tmp_path, algorithm):
     total = _prunable_total(runner)
     assert masker.ticket.kept == expected_kept(total, 2)
     expected_prefixes = ['backbone.', 'encoder_k.module.0.'] if algorithm == 'MoCo' else ['backbone.']
-    assert masker._bound[0].prefixes == expected_prefixes
+    assert masker.attached(runner)[0][1].prefixes == expected_prefixes
     assert set(probe.nonzero_pruned_after_step) == {0}
     ckpt = torch.load(tmp_path / 'work/epoch_3.pth', weights_only=True)
     for prefix in expected_prefixes:
@@ -189,7 +189,7 @@ def test_fixed_ticket_fine_tuning_with_ema(data, tmp_path):
                            dict(type='EMAHook', momentum=0.5), dict(type='RoundProbe')]
     runner = _run(cfg)
     masker = find_hook(runner, MaskApplyHook)
-    assert len(masker._bound) == 2  # the model and the EMA copy
+    assert len(masker.attached(runner)) == 2  # the model and the EMA copy
     assert set(find_hook(runner, RoundProbe).nonzero_pruned_after_step) == {0}
     ticket = load_ticket(path)
     ckpt = torch.load(tmp_path / 'work/epoch_2.pth', weights_only=True)
@@ -245,7 +245,7 @@ def test_ddp_ranks_hold_identical_masks(data, tmp_path):
     path = _write_cfg(cfg, tmp_path / 'ddp.py')
     env = dict(os.environ, PYTHONPATH=str(ROOT / 'tests'), OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                           '--master_port', '29517', str(ROOT / 'tests/run_config.py'), str(path),
+                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
                            '--launcher', 'pytorch'], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
     d0 = json.loads((tmp_path / 'work/mask_digests_rank0.json').read_text())

@@ -56,11 +56,11 @@ def test_loads_pretrained_through_init_cfg_then_masks(narrow_ticket):
 def test_reverse_and_random_modes(narrow_ticket):
     path, _, _ = narrow_ticket
     ticket = load_ticket(path)
-    rev = _build(path, mode='reverse').ltcv_ticket.ticket
+    rev = _build(path, mode='reverse').ltcv_masks.ticket
     assert rev.overlap(ticket) == 0.0 and rev.kept == ticket.numel - ticket.kept
-    rnd = _build(path, mode='random').ltcv_ticket.ticket
+    rnd = _build(path, mode='random').ltcv_masks.ticket
     assert rnd.layer_density() == ticket.layer_density() and rnd != ticket
-    assert _build(path, mode='random').ltcv_ticket.ticket == rnd  # seeded
+    assert _build(path, mode='random').ltcv_masks.ticket == rnd  # seeded
     with pytest.raises(ValueError, match="unknown mode 'half'"):
         _build(path, mode='half')
 

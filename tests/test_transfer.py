@@ -15,7 +15,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, assert_ticket_zeros, last_checkpoint, run_tool
+from helpers import ROOT, assert_ticket_zeros, free_port, last_checkpoint, run_tool
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.demo import digits, formats
 from ltcv_mm.demo.tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
@@ -107,7 +107,7 @@ def test_transfer_config_builds_the_stock_model(leaf, assets):
         model = MODELS.build(cfg.model)
     stem = model.backbone.conv1.weight
     assert stem.shape[2:] == ((3, 3) if 'ResNet_CIFAR' in cfg.model.backbone.wraps else (7, 7))  # no deep stem
-    assert model.backbone.ltcv_ticket.ticket == load_ticket(ticket)
+    assert model.backbone.ltcv_masks.ticket == load_ticket(ticket)
     if scope == 'mmdet':
         assert model.backbone.frozen_stages == 1 and model.backbone.norm_eval  # stock settings kept
 
@@ -167,7 +167,7 @@ def test_fashion_mnist_classifier_and_test_tool(assets, tmp_path):
 def test_faster_rcnn_voc_with_dist_train_on_two_processes(assets, tmp_path):
     cfg = tiny_config(TRANSFER / 'detection/faster-rcnn_r50-supervised-ticket_fpn_1x_voc0712.py', assets,
                       tmp_path / 'w', 'VOCdevkit', DIGITS)
-    env = dict(os.environ, PORT='29542', OMP_NUM_THREADS='1',
+    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1',
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
     proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg), '2', '--work-dir', str(tmp_path / 'w'),
                            '--cfg-options', 'train_dataloader.dataset.times=1', 'model.test_cfg.rcnn.score_thr=0.0'],

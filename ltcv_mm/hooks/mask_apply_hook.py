@@ -6,7 +6,8 @@ from typing import Sequence
 import torch
 from mmengine.hooks import Hook
 
-from ..core import BoundTicket, Ticket, load_ticket, mask_state_dict, ticket_from_bytes, ticket_to_bytes
+from ..core import (Ticket, TicketMasks, attach_ticket, detach_ticket, load_ticket, ticket_from_bytes,
+                    ticket_to_bytes)
 from ..registry import HOOKS
 from .runner_access import ema_models, optimizers, unwrap
 
@@ -15,25 +16,34 @@ CHECKPOINT_KEY = 'ltcv_ticket'
 # Optimizers whose update of a weight is exactly zero when its gradient, its
 # value and its state are zero (SGD with momentum / Nesterov / weight decay,
 # Adam, AdamW's decoupled decay, RMSprop, Adagrad, LARS). With gradients
-# masked before each step, pruned weights then stay exactly zero by
-# themselves, and the weight pass after the step can be skipped.
+# masked as they land, pruned weights then stay exactly zero by themselves,
+# and no weight pass is needed. ZeroRedundancyOptimizer is judged by the
+# optimizer it shards.
 ZERO_PRESERVING = ('SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad', 'LARS')
+
+
+def optimizer_kind(opt: torch.optim.Optimizer) -> str:
+    return type(getattr(opt, 'optim', opt)).__name__
 
 
 @HOOKS.register_module()
 class MaskApplyHook(Hook):
     """Keep a ticket's pruned weights at exactly zero during training and evaluation.
 
-    The ticket binds by canonical name to every copy of the backbone in the
-    model (the online backbone, MoCo's momentum encoder ``encoder_k``) and in
-    the averaged models of mmengine's EMAHook. Gradients of pruned weights are
-    zeroed before every optimizer step (a step pre-hook on each optimizer), so
-    momentum and Adam moments of pruned weights stay zero and LARS sees the
-    sparse network's norms, as with torch.nn.utils.prune. Pruned weights are
-    zeroed before the first forward, after every optimizer step, before
-    validation and test, and in every saved checkpoint, which also carries the
-    ticket so that ``resume`` restores it. It runs before EMAHook (priority
-    ABOVE_NORMAL), so averages only ever see masked weights.
+    The ticket is attached (``ltcv_mm.core.attach_ticket``) to the model, where
+    it binds by canonical name to every copy of the backbone (the online
+    backbone, MoCo's momentum encoder ``encoder_k``), and to the averaged
+    models of mmengine's EMAHook. The masks are buffers of the model: they
+    follow it to any device and dtype. Gradients of pruned weights are zeroed
+    as they land in backward, before DDP's reduction, AMP's unscale, gradient
+    clipping and the optimizer step, so momentum and Adam moments of pruned
+    weights stay zero and LARS sees the sparse network's norms, as with
+    torch.nn.utils.prune. Pruned weights are zeroed when the ticket is set,
+    after every load, before validation and test, in every saved state dict,
+    and after every step for optimizers not known to keep them at zero; the
+    checkpoint also carries the ticket so that ``resume`` restores it. It runs
+    before EMAHook (priority ABOVE_NORMAL), so averages only ever see masked
+    weights.
 
     Args:
         ticket: a ticket file to fine-tune with; None keeps the model dense
@@ -57,63 +67,65 @@ class MaskApplyHook(Hook):
         self.ticket_path = ticket
         self.ticket: Ticket | None = load_ticket(ticket) if ticket else None
         self.prefixes = list(prefixes) if prefixes is not None else None
-        self._bound: list[BoundTicket] = []
-        self._step_hooks: list = []
+        self._attached = False
 
     # -- the ticket ----------------------------------------------------------
     def set_ticket(self, runner, ticket: Ticket | None) -> None:
-        """Adopt ``ticket`` and zero its pruned weights now (IMPHook calls this each round)."""
+        """Adopt ``ticket``, zero its pruned weights and their optimizer state now (IMPHook calls this)."""
         self.ticket = ticket
-        self._bind(runner)
+        self._attach(runner)
         self.apply(runner)
 
-    def _bind(self, runner) -> None:
-        for handle in self._step_hooks:
-            handle.remove()
-        self._bound, self._step_hooks = [], []
+    def _models(self, runner) -> list:
+        """The modules the ticket is attached to: the model and each EMA average."""
+        return [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]
+
+    def _attach(self, runner) -> None:
+        self._attached = True
         if self.ticket is None:
+            for model in self._models(runner):
+                detach_ticket(model)
             return
         what = f'ticket {self.ticket_path}' if self.ticket_path else 'ticket'
-        self._bound.append(BoundTicket(self.ticket, unwrap(runner.model), self.prefixes, what=what))
-        for ema in ema_models(runner):
-            self._bound.append(BoundTicket(self.ticket, ema, None, what=what + ' (EMA model)'))
-        online = self._bound[0]
-        # Before the step, after DDP's all-reduce: one fused multiply over all gradients.
-        for opt in optimizers(runner):
-            self._step_hooks.append(opt.register_step_pre_hook(lambda *_: online.apply_to_grads()))
+        for i, model in enumerate(self._models(runner)):
+            # No weight pass before each forward: masked gradients keep pruned weights at
+            # zero under ZERO_PRESERVING optimizers; for others after_train_iter masks.
+            attach_ticket(model, self.ticket, self.prefixes, what=what + (' (EMA model)' if i else ''),
+                          mask_weights_on_forward=False)
+
+    def attached(self, runner) -> list[tuple[object, TicketMasks]]:
+        """``(module, masks)`` of every module holding the ticket."""
+        if self.ticket is None or not self._attached:
+            return []
+        return [(m, m.ltcv_masks) for m in self._models(runner)]
 
     def apply(self, runner, with_optimizer: bool = True) -> None:
-        for bound in self._bound:
-            bound.apply()
+        for model, masks in self.attached(runner):
+            masks.apply(model)
             if with_optimizer:
                 for opt in optimizers(runner):
-                    bound.apply_to_optimizer(opt)
+                    masks.apply_to_optimizer(model, opt)
 
-    def count_nonzero_pruned(self) -> int:
-        return sum(b.count_nonzero_pruned() for b in self._bound)
+    def count_nonzero_pruned(self, runner) -> int:
+        return sum(masks.count_nonzero_pruned(model) for model, masks in self.attached(runner))
 
     # -- hook points ---------------------------------------------------------
     def before_train(self, runner) -> None:
         # Not before_run: Runner.train() loads pre-trained weights after it.
         if self.mask_after_step == 'auto':
-            kinds = [type(opt).__name__ for opt in optimizers(runner)]
+            kinds = [optimizer_kind(opt) for opt in optimizers(runner)]
             self.mask_after_step = not kinds or any(k not in ZERO_PRESERVING for k in kinds)
         self.set_ticket(runner, self.ticket)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        # Gradients were masked before the step; for other optimizers this
+        # Gradients were masked as they landed; for other optimizers this
         # guarantees exact zeros whatever their update rule does.
         if self.mask_after_step:
             self.apply(runner, with_optimizer=False)
 
-    def after_train(self, runner) -> None:
-        for handle in self._step_hooks:
-            handle.remove()
-        self._step_hooks = []
-
     def _before_eval(self, runner) -> None:
-        if self.ticket is not None and not self._bound:  # a val/test-only run
-            self._bind(runner)
+        if not self._attached:  # a val/test-only run
+            self._attach(runner)
         self.apply(runner, with_optimizer=False)
 
     def before_val_epoch(self, runner) -> None:
@@ -126,9 +138,7 @@ class MaskApplyHook(Hook):
         if self.ticket is None:
             checkpoint.pop(CHECKPOINT_KEY, None)
             return
-        for key in ('state_dict', 'ema_state_dict'):
-            if isinstance(checkpoint.get(key), dict):
-                mask_state_dict(self.ticket, checkpoint[key])
+        # The state dicts are already masked: the attached ticket masks every state_dict().
         checkpoint[CHECKPOINT_KEY] = torch.frombuffer(bytearray(ticket_to_bytes(self.ticket)), dtype=torch.uint8)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

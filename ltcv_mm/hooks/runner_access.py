@@ -7,11 +7,18 @@ import torch
 from mmengine.model import is_model_wrapper
 from torch import nn
 
+from ..core import check_not_flattened
+
 H = TypeVar('H')
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside DDP / FSDP wrappers: parameters are masked there, in place."""
+    """The model inside a DDP wrapper: parameters are masked there, in place.
+
+    FSDP is refused with the alternative named: it flattens the parameters
+    that the masks follow.
+    """
+    check_not_flattened(model, 'ltcv_mm', recurse=False)
     return model.module if is_model_wrapper(model) else model
 
 

@@ -1,11 +1,13 @@
 """SparseBackbone: any OpenMMLab ResNet backbone, restricted to a ticket."""
 from __future__ import annotations
 
+import types
+
 import torch
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from torch import nn
 
-from ..core import BoundTicket, Ticket, load_ticket, random_like
+from ..core import Ticket, attach_ticket, load_ticket, random_like
 from ..registry import MODELS
 
 MODES = ('ticket', 'reverse', 'random')
@@ -22,41 +24,14 @@ def ticket_for_mode(ticket: Ticket, mode: str, seed: int = 0) -> Ticket:
     raise ValueError(f'SparseBackbone: unknown mode {mode!r}; choose one of {MODES}')
 
 
-class TicketMasker:
-    """Keeps one module's pruned weights at zero through hooks on that module.
+def _init_then_mask(module: nn.Module) -> None:
+    """``init_weights`` of a SparseBackbone: the stock one (``init_cfg``), then the ticket.
 
-    Held as a plain attribute, not a submodule, so the backbone's state dict
-    keys stay exactly the stock ones.
+    Bound to the module with ``types.MethodType``, which ``copy.deepcopy``
+    rebinds to the copy.
     """
-
-    def __init__(self, module: nn.Module, ticket: Ticket, what: str) -> None:
-        self.ticket = ticket
-        self.bound = BoundTicket(ticket, module, prefixes=[''], what=what)
-        # torch marks registered hooks with attributes: plain functions, not bound methods
-        module.register_forward_pre_hook(lambda mod, args: self._before_forward(mod, args))
-        module.register_state_dict_post_hook(lambda mod, sd, prefix, meta: self._mask_saved(mod, sd, prefix, meta))
-        module.register_load_state_dict_post_hook(lambda mod, keys: self._after_load(mod, keys))
-        for p, m in zip(self.bound.params, self.bound.masks):
-            if p.requires_grad:  # so momentum of pruned weights stays zero
-                p.register_post_accumulate_grad_hook(_grad_masker(m))
-
-    def _before_forward(self, module, args) -> None:
-        self.bound.apply()  # after the last optimizer step, before this use
-
-    def _mask_saved(self, module, state_dict, prefix, local_metadata) -> None:
-        for name, m in zip(self.bound.names, self.bound.masks):
-            t = state_dict.get(prefix + name)
-            if t is not None:
-                state_dict[prefix + name] = t * m  # a copy: the saved tensor, not the live one
-
-    def _after_load(self, module, incompatible_keys) -> None:
-        self.bound.apply()
-
-
-def _grad_masker(mask: torch.Tensor):
-    def hook(param: torch.Tensor) -> None:
-        param.grad.mul_(mask)
-    return hook
+    type(module).init_weights(module)
+    module.ltcv_masks.apply(module)
 
 
 SPARSE_ARGS = ('ticket', 'mode', 'seed', 'wraps', 'backbone')
@@ -79,7 +54,8 @@ def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: d
     ``init_weights`` still loads the pre-trained weights through its own
     ``init_cfg``, then the pruned weights are zeroed. Afterwards they stay
     zero in every forward (masked just before it), in their gradients (so
-    momentum stays zero), in every saved state dict and after every load.
+    momentum stays zero), in every saved state dict and after every load,
+    on whatever device and in whatever dtype the model is moved to.
 
     The backbone is given in one of two forms:
 
@@ -108,13 +84,8 @@ def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: d
     cfg = dict(backbone) if backbone is not None else dict(backbone_args, type=wraps)
     chosen = ticket_for_mode(load_ticket(ticket), mode, seed)
     module = MMENGINE_MODELS.build(cfg)
-    masker = TicketMasker(module, chosen, what=f'ticket {ticket} ({mode})')
-    module.ltcv_ticket = masker
-    init_weights = module.init_weights
-
-    def init_then_mask() -> None:
-        init_weights()
-        masker.bound.apply()
-    module.init_weights = init_then_mask
-    masker.bound.apply()
+    # The masks become buffers of the backbone: they follow it when the Runner moves the
+    # model to the GPU, casts or copies it (EMA); ``module.ltcv_masks`` holds the ticket.
+    attach_ticket(module, chosen, prefixes=[''], what=f'ticket {ticket} ({mode})')
+    module.init_weights = types.MethodType(_init_then_mask, module)
     return module

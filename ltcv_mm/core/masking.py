@@ -1,0 +1,363 @@
+"""Ticket masks that belong to the module they mask.
+
+Attaching a ticket to a module stores each mask as a non-persistent uint8
+buffer (``weight_ltcv_mask``) on the submodule that owns the masked
+parameter. Buffers move with the module (``.to(device)``, ``.cuda()``,
+``.half()`` leaves them uint8), are copied by ``copy.deepcopy`` and never
+appear in ``state_dict()``, so checkpoint keys stay the stock ones.
+
+Three hooks go on the module the ticket is attached to (the root), and each
+reads the module it is called with, so a copy masks its own weights:
+
+- before every forward: pruned weights are zeroed (optional, see
+  ``mask_weights_on_forward``) and every trainable masked parameter carries
+  a gradient hook that zeroes its pruned gradients as they land, before DDP's
+  reduction, the AMP unscale, gradient clipping and the optimizer step see
+  them (so momentum and Adam moments of pruned weights stay zero and norms
+  are those of the sparse network, as with ``torch.nn.utils.prune``);
+- ``state_dict()``: pruned entries are saved as zeros (copies, the live
+  tensors are not touched);
+- ``load_state_dict()``: pruned weights are zeroed after every load.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Iterable
+
+import torch
+from torch import nn
+
+from .names import infer_arch, split_canonical
+from .ticket import Ticket
+
+ATTR = 'ltcv_masks'          # the root module's TicketMasks
+BUFFER_SUFFIX = '_ltcv_mask'  # weight -> weight_ltcv_mask
+
+# Optimizer state entries that follow a parameter elementwise (SGD momentum,
+# Adam/AdamW moments, LARS momentum); zeroing them for pruned weights keeps a
+# later step from resurrecting them.
+_ELEMENTWISE_STATE = ('momentum_buffer', 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq')
+
+_FSDP_ADVICE = ('FSDP shards parameters (FSDP1 also flattens them), so per-parameter masks cannot follow '
+                'them; train tickets with '
+                'DDP (mmengine\'s default MMDistributedDataParallel), and shard the optimizer state with '
+                'ZeroRedundancyOptimizer if memory is short')
+
+
+class TicketBindingError(ValueError):
+    """A ticket does not fit the model it is applied to."""
+
+
+class TicketMasks:
+    """A ticket attached to a module (``module.ltcv_masks``); see the module docstring.
+
+    Methods take the module the masks are attached to (or a deep copy of it),
+    and act on its current parameters and buffers. Use :func:`attach_ticket`
+    to create one.
+    """
+
+    def __init__(self, ticket: Ticket, entries: list[tuple[str, str, str]], what: str,
+                 mask_weights_on_forward: bool) -> None:
+        self.ticket = ticket
+        # (submodule path from the root, parameter name in it, full name from the root)
+        self.entries = entries
+        self.what = what
+        self.mask_weights_on_forward = mask_weights_on_forward
+        self._cache: tuple[int, list[tuple[nn.Module, str, str, str]]] | None = None
+        self._grad_hooked: dict[str, weakref.ref] = {}
+
+    def __getstate__(self) -> dict:
+        # A copy (deepcopy, pickle) resolves its own submodules and hooks its own parameters.
+        return {**self.__dict__, '_cache': None, '_grad_hooked': {}}
+
+    # -- what is masked ------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """Full names (from the root) of the masked parameters."""
+        return [full for _, _, full in self.entries]
+
+    @property
+    def prefixes(self) -> list[str]:
+        """The prefixes of the backbone copies masked (``backbone.``, ``encoder_k.module.0.``)."""
+        return sorted({split_canonical(full)[0] for full in self.names})
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _resolve(self, root: nn.Module) -> list[tuple[nn.Module, str, str, str]]:
+        if self._cache is None or self._cache[0] != id(root):
+            self._cache = (id(root), [(root.get_submodule(path), pname, pname + BUFFER_SUFFIX, full)
+                                      for path, pname, full in self.entries])
+        return self._cache[1]
+
+    def pairs(self, root: nn.Module) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+        """``(full name, parameter, mask)`` for every masked parameter, as the root holds them now.
+
+        A mask that no longer sits on its parameter's device (a parameter
+        replaced by hand) is moved there once.
+        """
+        out = []
+        for mod, pname, bname, full in self._resolve(root):
+            param = mod._parameters.get(pname)
+            if param is None:
+                raise TicketBindingError(f'{self.what}: {full!r} is no longer a parameter of the model; '
+                                         f'{_FSDP_ADVICE}')
+            mask = mod._buffers[bname]
+            if mask.device != param.device:
+                mask = mod._buffers[bname] = mask.to(param.device)
+            out.append((full, param, mask))
+        return out
+
+    # -- masking ---------------------------------------------------------------
+    @torch.no_grad()
+    def apply(self, root: nn.Module) -> None:
+        """Zero every pruned weight of ``root``, in place.
+
+        Through ``.data``: masking already-masked weights changes no value, and
+        leaving the version counter alone keeps a second forward through the
+        same weights (SimCLR's two views) from invalidating the first one's graph.
+        """
+        for params, masks in _by_device((p.data, m) for _, p, m in self.pairs(root)):
+            torch._foreach_mul_(params, masks)
+
+    @torch.no_grad()
+    def apply_to_grads(self, root: nn.Module) -> None:
+        """Zero the gradients of pruned weights that have one (the gradient hooks do this as they land)."""
+        for grads, masks in _by_device((p.grad, m) for _, p, m in self.pairs(root) if p.grad is not None):
+            torch._foreach_mul_(grads, masks)
+
+    @torch.no_grad()
+    def apply_to_optimizer(self, root: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Zero the elementwise optimizer state of pruned weights (momentum, Adam moments)."""
+        state = getattr(optimizer, 'optim', optimizer).state  # ZeroRedundancyOptimizer: the local shard
+        pairs = []
+        for _, p, m in self.pairs(root):
+            for key in _ELEMENTWISE_STATE:
+                buf = (state.get(p) or {}).get(key)
+                if isinstance(buf, torch.Tensor) and buf.shape == p.shape:
+                    pairs.append((buf, m))
+        for bufs, masks in _by_device(pairs):
+            torch._foreach_mul_(bufs, masks)
+
+    def hook_grads(self, root: nn.Module) -> None:
+        """Give every trainable masked parameter its gradient hook (once per parameter object)."""
+        for mod, pname, bname, full in self._resolve(root):
+            param = mod._parameters.get(pname)
+            if param is None or not param.requires_grad:
+                continue
+            ref = self._grad_hooked.get(full)
+            if ref is None or ref() is not param:
+                hooks = getattr(param, '_post_accumulate_grad_hooks', None) or {}
+                if not any(isinstance(h, _GradMask) and h.module is mod and h.buffer == bname
+                           for h in hooks.values()):  # hooked by an earlier attach to this module
+                    param.register_post_accumulate_grad_hook(_GradMask(mod, bname))
+                self._grad_hooked[full] = weakref.ref(param)
+
+    def count_nonzero_pruned(self, root: nn.Module) -> int:
+        """How many pruned weights of ``root`` are not exactly zero (0 when the ticket holds)."""
+        return sum(int((p.detach()[m == 0] != 0).sum()) for _, p, m in self.pairs(root))
+
+    def mask_state_dict(self, root: nn.Module, state_dict: dict, prefix: str = '') -> int:
+        """Zero pruned entries of a state dict of ``root`` (keys under ``prefix``); returns how many."""
+        return mask_state_dict(state_dict, {prefix + full: m for full, _, m in self.pairs(root)})
+
+    def _set_masks(self, root: nn.Module, ticket: Ticket) -> None:
+        for mod, pname, bname, full in self._resolve(root):
+            # replaced, never written in place: on the CPU the buffer is a view of the ticket's mask
+            mod._buffers[bname] = _as_buffer(ticket.masks[split_canonical(full)[1]], mod._parameters[pname])
+        self.ticket = ticket
+
+
+class _GradMask:
+    """Post-accumulate-grad hook of one parameter: zero its pruned gradients (reads the live buffer)."""
+
+    def __init__(self, module: nn.Module, buffer: str) -> None:
+        self.module, self.buffer = module, buffer
+
+    @torch.compiler.disable  # runs eagerly under torch.compile: one recompile per layer shape otherwise
+    def __call__(self, param: torch.Tensor) -> None:
+        mask = self.module._buffers.get(self.buffer)
+        if mask is not None and param.grad is not None:  # None once the ticket is detached
+            param.grad.mul_(mask)
+
+
+def _as_buffer(mask: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
+    # bool and uint8 share a byte layout: a view, no copy on the CPU
+    return mask.view(torch.uint8).to(param.device)
+
+
+def _by_device(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[list, list]]:
+    groups: dict[torch.device, tuple[list, list]] = {}
+    for t, m in pairs:
+        ts, ms = groups.setdefault(t.device, ([], []))
+        ts.append(t)
+        ms.append(m)
+    return list(groups.values())
+
+
+@torch.no_grad()
+def mask_state_dict(state_dict: dict, masks: dict[str, torch.Tensor]) -> int:
+    """Replace ``state_dict[key]`` by ``state_dict[key] * masks[key]`` where both exist and shapes fit.
+
+    Out of place: a live model's state dict holds views of its parameters,
+    which stay untouched. Returns the number of entries masked.
+    """
+    count = 0
+    for key, mask in masks.items():
+        t = state_dict.get(key)
+        if isinstance(t, torch.Tensor) and t.shape == mask.shape:
+            state_dict[key] = t * mask.to(t.device)
+            count += 1
+    return count
+
+
+# -- the root's hooks: plain functions of the module they are called with ----
+@torch.compiler.disable  # in-place work on .data and hook registration: eager, a graph break for dynamo
+def _before_forward(module: nn.Module, args) -> None:
+    masks: TicketMasks = module.__dict__[ATTR]
+    if masks.mask_weights_on_forward:
+        masks.apply(module)
+    if torch.is_grad_enabled():
+        masks.hook_grads(module)
+
+
+def _mask_saved(module: nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
+    module.__dict__[ATTR].mask_state_dict(module, state_dict, prefix)
+
+
+def _after_load(module: nn.Module, incompatible_keys) -> None:
+    module.__dict__[ATTR].apply(module)
+
+
+_ROOT_HOOKS = (_before_forward, _mask_saved, _after_load)
+
+
+def check_not_flattened(module: nn.Module, what: str, recurse: bool = True) -> None:
+    """Refuse FSDP-wrapped modules and flattened parameters, with the alternative named."""
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    except ImportError:  # a torch built without distributed support
+        FSDP = ()
+    for name, sub in (module.named_modules() if recurse else [('', module)]):
+        if isinstance(sub, FSDP) or 'FullyShard' in type(sub).__name__ or type(sub).__name__.startswith('FSDP'):
+            raise TicketBindingError(f'{what}: {name or "the model"} is wrapped in FSDP '
+                                     f'({type(sub).__name__}); {_FSDP_ADVICE}')
+    for name, param in (module.named_parameters() if recurse else []):
+        if type(param).__name__ in ('FlatParameter', 'DTensor') or '_flat_param' in name:
+            raise TicketBindingError(f'{what}: parameter {name!r} is a {type(param).__name__} (FSDP); '
+                                     f'{_FSDP_ADVICE}')
+
+
+def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | None = None,
+                  strict: bool = True, what: str = 'ticket',
+                  mask_weights_on_forward: bool = True) -> TicketMasks:
+    """Attach ``ticket`` to ``module`` and zero its pruned weights now.
+
+    Each mask binds to every parameter whose canonical name it carries,
+    under any prefix (``backbone.``, ``encoder_k.module.0.``, ...), or only
+    under ``prefixes`` when given. With ``strict``, every layer of the ticket
+    must bind. A module that already holds a ticket gets the new masks in
+    place (the layers bound must be the same).
+
+    Args:
+        mask_weights_on_forward: zero pruned weights before every forward.
+            Needed unless every weight update keeps them at zero by itself
+            (the zero-preserving optimizers of MaskApplyHook with masked
+            gradients); loads are always masked.
+    """
+    entries = _bind(module, ticket, None if prefixes is None else tuple(prefixes), strict, what)
+    current: TicketMasks | None = module.__dict__.get(ATTR)
+    if current is not None and [e[2] for e in entries] == current.names:
+        current._set_masks(module, ticket)
+        current.what, current.mask_weights_on_forward = what, mask_weights_on_forward
+        current.apply(module)
+        return current
+    if current is not None:
+        detach_ticket(module)
+    for path, pname, full in entries:
+        owner = module.get_submodule(path)
+        bname = pname + BUFFER_SUFFIX
+        if bname in owner._buffers:
+            raise TicketBindingError(f'{what}: {full!r} already carries a ticket attached to another module '
+                                     f'(e.g. SparseBackbone inside a model that MaskApplyHook also masks); '
+                                     f'use one of the two')
+        mask = ticket.masks[split_canonical(full)[1]]
+        owner.register_buffer(bname, _as_buffer(mask, owner._parameters[pname]), persistent=False)
+    masks = TicketMasks(ticket, entries, what, mask_weights_on_forward)
+    module.__dict__[ATTR] = masks
+    module.register_forward_pre_hook(_before_forward)
+    module.register_state_dict_post_hook(_mask_saved)
+    module.register_load_state_dict_post_hook(_after_load)
+    masks.apply(module)
+    masks.hook_grads(module)  # now too, for submodules called on their own
+    return masks
+
+
+def detach_ticket(module: nn.Module) -> None:
+    """Remove a ticket attached to ``module``: its buffers and hooks (weights keep their values)."""
+    masks: TicketMasks | None = module.__dict__.pop(ATTR, None)
+    if masks is None:
+        return
+    for path, pname, _ in masks.entries:
+        module.get_submodule(path)._buffers.pop(pname + BUFFER_SUFFIX, None)  # gradient hooks go idle
+    # The root's hooks are this module's own functions; remove them by identity, since a
+    # deep copy holds no handles.
+    for hooks in (module._forward_pre_hooks, module._state_dict_hooks, module._load_state_dict_post_hooks):
+        for key in [k for k, fn in hooks.items() if fn in _ROOT_HOOKS]:
+            del hooks[key]
+
+
+def attached_masks(module: nn.Module) -> TicketMasks | None:
+    """The TicketMasks attached to ``module`` itself, if any."""
+    return module.__dict__.get(ATTR)
+
+
+def _bind(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | None, strict: bool,
+          what: str) -> list[tuple[str, str, str]]:
+    check_not_flattened(module, what)
+    arch = ticket.meta.get('arch') or infer_arch(ticket.shapes)
+    bound = {k: 0 for k in ticket.masks}
+    entries = []
+    for full, param in module.named_parameters():
+        split = split_canonical(full)
+        if split is None:
+            continue
+        pre, canon = split
+        if prefixes is not None and pre not in prefixes:
+            continue
+        if canon.startswith('stem.'):  # tickets come from the plain 7x7 stem
+            raise TicketBindingError(
+                f'{what}: the model has a deep-stem ResNet ({full!r}), but the ticket comes '
+                f'from the plain ResNet stem; use a backbone with deep_stem=False (mmseg: '
+                f'ResNet, not ResNetV1c)')
+        mask = ticket.masks.get(canon)
+        if mask is None:
+            continue
+        if tuple(param.shape) != tuple(mask.shape):
+            raise TicketBindingError(
+                f'{what}: layer {canon!r} has shape {tuple(mask.shape)} in the ticket but '
+                f'{tuple(param.shape)} in the model ({full!r}); the ticket is for another '
+                f'architecture ({arch})')
+        bound[canon] += 1
+        path, _, pname = full.rpartition('.')
+        entries.append((path, pname, full))
+    if not entries:
+        raise TicketBindingError(
+            f'{what}: none of its {len(ticket.masks)} layers (e.g. {next(iter(ticket.masks))!r}) '
+            f'matches a parameter of the model'
+            + (f' under prefixes {list(prefixes)}' if prefixes is not None else ''))
+    unbound = [k for k, n in bound.items() if n == 0]
+    if unbound and strict:
+        raise TicketBindingError(
+            f'{what}: {len(unbound)} of its layers match no parameter of the model, first '
+            f'{unbound[0]!r}; the ticket is for another architecture ({arch})')
+    return entries
+
+
+def apply_ticket(ticket: Ticket, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                 prefixes: Iterable[str] | None = None, strict: bool = True) -> TicketMasks:
+    """Attach ``ticket`` to ``model`` (pruned weights zeroed now) and zero their optimizer state."""
+    masks = attach_ticket(model, ticket, prefixes=prefixes, strict=strict)
+    if optimizer is not None:
+        masks.apply_to_optimizer(model, optimizer)
+    return masks
