@@ -20,10 +20,12 @@ def timed(fn: Callable, spent: list[float]) -> Callable:
 
 
 def time_masking(masking, spent: list[float]) -> None:
-    """Time the work of attached tickets (``ltcv_mm.core.masking``): the root's forward hook and each
-    parameter's gradient hook. Call before the model is built: hooks are registered at attach time."""
+    """Time the work of attached tickets (``ltcv_mm.core.masking``): the root's forward hook, each
+    parameter's gradient hook and the fused gradient mask at the end of backward. Call before the
+    model is built: the forward hook is registered at attach time."""
     masking._GradMask.__call__ = timed(masking._GradMask.__call__, spent)
     masking._before_forward = timed(masking._before_forward, spent)
+    masking._mask_grads_at_end = timed(masking._mask_grads_at_end, spent)
 
 
 def alternate(script: str, kinds: tuple[str, str], repeats: int, args: list[str]) -> dict[str, list[dict]]:

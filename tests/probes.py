@@ -9,10 +9,11 @@ from pathlib import Path
 
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
+from mmengine.evaluator import BaseMetric
+from mmengine.registry import HOOKS, METRICS
 
 from ltcv_mm.hooks import MaskApplyHook
-from ltcv_mm.hooks.runner_access import find_hook, unwrap
+from ltcv_mm.hooks.runner_access import find_hook, masked_modules, unwrap
 
 
 @HOOKS.register_module(force=True)
@@ -95,14 +96,6 @@ class MaskDigestHook(Hook):
         assert find_hook(runner, MaskApplyHook).count_nonzero_pruned(runner) == 0
 
 
-def masked_modules(runner) -> list:
-    """Every module in the run that holds a ticket: in the model and in each EMA average."""
-    from ltcv_mm.core import attached_masks
-    from ltcv_mm.hooks.runner_access import ema_models
-    roots = [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]
-    return [(m, attached_masks(m)) for root in roots for m in root.modules() if attached_masks(m) is not None]
-
-
 @HOOKS.register_module(force=True)
 class ZeroProbe(Hook):
     """After every iteration: pruned weights that are not zero in any masked module, and the loss scale."""
@@ -127,3 +120,14 @@ class ZeroProbe(Hook):
         if self.record:
             path = Path(runner.work_dir) / f'zero_probe_rank{get_rank()}.json'
             path.write_text(json.dumps({'nonzero': self.nonzero, 'copies': self.copies, 'scales': self.scales}))
+
+
+@METRICS.register_module(force=True)
+class NaNMetric(BaseMetric):
+    """A validation metric that comes out NaN, as a diverged round's or an empty class's mIoU does."""
+
+    def process(self, data_batch, data_samples) -> None:
+        self.results.append(len(data_samples))
+
+    def compute_metrics(self, results: list) -> dict:
+        return {'score': float('nan')}

@@ -13,6 +13,7 @@ py312=(--only-binary=:all: --python-version 3.12 --implementation cp --platform 
 $PIP download -q --no-deps -d .whl "${py312[@]}" \
   mmengine==0.10.7 mmpretrain==1.2.0 mmcv-lite==2.1.0 mmdet==3.3.0 mmsegmentation==1.2.2 \
   addict yapf platformdirs termcolor mat4py modelindex ordered-set importlib-metadata \
-  pycocotools shapely terminaltables prettytable wcwidth ftfy "setuptools>=77,<82"
-$PIP download -q --no-deps -d .whl --no-binary :all: mmcv==2.1.0
+  pycocotools shapely terminaltables prettytable wcwidth ftfy "setuptools>=77,<82" \
+  2>&1 | { grep -v "is ignored: it is neither" || true; }  # this machine's pip names an absent local index
+$PIP download -q --no-deps -d .whl --no-binary :all: mmcv==2.1.0 2>&1 | { grep -v "is ignored: it is neither" || true; }
 du -sh .whl

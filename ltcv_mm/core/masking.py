@@ -11,23 +11,25 @@ reads the module it is called with, so a copy masks its own weights:
 
 - before every forward: pruned weights are zeroed (optional, see
   ``mask_weights_on_forward``) and every trainable masked parameter carries
-  a gradient hook that zeroes its pruned gradients as they land, before DDP's
-  reduction, the AMP unscale, gradient clipping and the optimizer step see
-  them (so momentum and Adam moments of pruned weights stay zero and norms
-  are those of the sparse network, as with ``torch.nn.utils.prune``);
+  a gradient hook, through which each backward pass ends with its pruned
+  gradients zeroed: after DDP's averaging, before the AMP unscale, gradient
+  clipping and the optimizer step read them (so momentum and Adam moments
+  of pruned weights stay zero and norms are those of the sparse network, as
+  with ``torch.nn.utils.prune``);
 - ``state_dict()``: pruned entries are saved as zeros (copies, the live
   tensors are not touched);
 - ``load_state_dict()``: pruned weights are zeroed after every load.
 """
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Iterable
 
 import torch
 from torch import nn
 
-from .names import infer_arch, split_canonical
+from .names import infer_arch, matches_any, select_prunable, split_canonical
 from .ticket import Ticket
 
 ATTR = 'ltcv_masks'          # the root module's TicketMasks
@@ -65,10 +67,11 @@ class TicketMasks:
         self.mask_weights_on_forward = mask_weights_on_forward
         self._cache: tuple[int, list[tuple[nn.Module, str, str, str]]] | None = None
         self._grad_hooked: dict[str, weakref.ref] = {}
+        self._grads_pending = False  # a fused gradient mask is queued for the end of this backward
 
     def __getstate__(self) -> dict:
         # A copy (deepcopy, pickle) resolves its own submodules and hooks its own parameters.
-        return {**self.__dict__, '_cache': None, '_grad_hooked': {}}
+        return {**self.__dict__, '_cache': None, '_grad_hooked': {}, '_grads_pending': False}
 
     # -- what is masked ------------------------------------------------------
     @property
@@ -122,7 +125,7 @@ class TicketMasks:
 
     @torch.no_grad()
     def apply_to_grads(self, root: nn.Module) -> None:
-        """Zero the gradients of pruned weights that have one (the gradient hooks do this as they land)."""
+        """Zero the gradients of pruned weights that have one (the gradient hooks do this after backward)."""
         for grads, masks in _by_device((p.grad, m) for _, p, m in self.pairs(root) if p.grad is not None):
             torch._foreach_mul_(grads, masks)
 
@@ -141,6 +144,7 @@ class TicketMasks:
 
     def hook_grads(self, root: nn.Module) -> None:
         """Give every trainable masked parameter its gradient hook (once per parameter object)."""
+        self._grads_pending = False  # a backward that failed before its end leaves it set
         for mod, pname, bname, full in self._resolve(root):
             param = mod._parameters.get(pname)
             if param is None or not param.requires_grad:
@@ -148,9 +152,9 @@ class TicketMasks:
             ref = self._grad_hooked.get(full)
             if ref is None or ref() is not param:
                 hooks = getattr(param, '_post_accumulate_grad_hooks', None) or {}
-                if not any(isinstance(h, _GradMask) and h.module is mod and h.buffer == bname
-                           for h in hooks.values()):  # hooked by an earlier attach to this module
-                    param.register_post_accumulate_grad_hook(_GradMask(mod, bname))
+                if not any(isinstance(h, _GradMask) and h.root is root
+                           for h in hooks.values()):  # hooked by an earlier attach to this root
+                    param.register_post_accumulate_grad_hook(_GradMask(root))
                 self._grad_hooked[full] = weakref.ref(param)
 
     def count_nonzero_pruned(self, root: nn.Module) -> int:
@@ -169,16 +173,43 @@ class TicketMasks:
 
 
 class _GradMask:
-    """Post-accumulate-grad hook of one parameter: zero its pruned gradients (reads the live buffer)."""
+    """Post-accumulate-grad hook of every masked parameter of one root.
 
-    def __init__(self, module: nn.Module, buffer: str) -> None:
-        self.module, self.buffer = module, buffer
+    The first to fire in a backward pass arranges one fused multiply of all
+    pruned gradients for the end of that pass: after every gradient has
+    landed and after DDP has averaged them, before AMP's unscale and inf
+    check, gradient clipping and the optimizer step read them. (Masking
+    after DDP's average is exact: every rank holds the same masks, and
+    averaging commutes with them.) One fused multiply at the end costs less
+    than one multiply per gradient inside backward (measured: 3.5 against
+    4.9 ms per ResNet-50 step on 2 CPU cores).
+    """
 
-    @torch.compiler.disable  # runs eagerly under torch.compile: one recompile per layer shape otherwise
+    def __init__(self, root: nn.Module) -> None:
+        self.root = root
+
+    @torch.compiler.disable  # runs eagerly under torch.compile
     def __call__(self, param: torch.Tensor) -> None:
-        mask = self.module._buffers.get(self.buffer)
-        if mask is not None and param.grad is not None:  # None once the ticket is detached
-            param.grad.mul_(mask)
+        masks = self.root.__dict__.get(ATTR)
+        if masks is None or masks._grads_pending:  # detached, or already arranged in this pass
+            return
+        masks._grads_pending = True
+        _ENGINE.queue_callback(functools.partial(_mask_grads_at_end, self.root, 1))
+
+
+_ENGINE = torch.autograd.Variable._execution_engine
+
+
+def _mask_grads_at_end(root: nn.Module, requeue: int) -> None:
+    # Callbacks queued while the pass ran (DDP's finalize, which writes the averaged
+    # gradients) come after ours; queued once more, ours runs after them.
+    if requeue:
+        _ENGINE.queue_callback(functools.partial(_mask_grads_at_end, root, requeue - 1))
+        return
+    masks = root.__dict__.get(ATTR)
+    if masks is not None:
+        masks._grads_pending = False
+        masks.apply_to_grads(root)
 
 
 def _as_buffer(mask: torch.Tensor, param: torch.Tensor) -> torch.Tensor:
@@ -249,14 +280,16 @@ def check_not_flattened(module: nn.Module, what: str, recurse: bool = True) -> N
 
 
 def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | None = None,
-                  strict: bool = True, what: str = 'ticket',
-                  mask_weights_on_forward: bool = True) -> TicketMasks:
+                  strict: bool = True, what: str = 'ticket', mask_weights_on_forward: bool = True,
+                  dense: Iterable[str] | None = None) -> TicketMasks:
     """Attach ``ticket`` to ``module`` and zero its pruned weights now.
 
     Each mask binds to every parameter whose canonical name it carries,
     under any prefix (``backbone.``, ``encoder_k.module.0.``, ...), or only
     under ``prefixes`` when given. With ``strict``, every layer of the ticket
-    must bind. A module that already holds a ticket gets the new masks in
+    must bind, and every prunable layer of each copy it binds to must be in
+    the ticket (same architecture), except layers matching a ``dense``
+    pattern. A module that already holds a ticket gets the new masks in
     place (the layers bound must be the same).
 
     Args:
@@ -265,7 +298,7 @@ def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | N
             (the zero-preserving optimizers of MaskApplyHook with masked
             gradients); loads are always masked.
     """
-    entries = _bind(module, ticket, None if prefixes is None else tuple(prefixes), strict, what)
+    entries = _bind(module, ticket, None if prefixes is None else tuple(prefixes), strict, what, dense)
     current: TicketMasks | None = module.__dict__.get(ATTR)
     if current is not None and [e[2] for e in entries] == current.names:
         current._set_masks(module, ticket)
@@ -313,7 +346,7 @@ def attached_masks(module: nn.Module) -> TicketMasks | None:
 
 
 def _bind(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | None, strict: bool,
-          what: str) -> list[tuple[str, str, str]]:
+          what: str, dense: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
     check_not_flattened(module, what)
     arch = ticket.meta.get('arch') or infer_arch(ticket.shapes)
     bound = {k: 0 for k in ticket.masks}
@@ -351,7 +384,33 @@ def _bind(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | None, s
         raise TicketBindingError(
             f'{what}: {len(unbound)} of its layers match no parameter of the model, first '
             f'{unbound[0]!r}; the ticket is for another architecture ({arch})')
+    if strict:
+        _check_coverage(module, ticket, sorted({split_canonical(full)[0] for _, _, full in entries}), arch,
+                        dense, what)
     return entries
+
+
+def _check_coverage(module: nn.Module, ticket: Ticket, prefixes: list[str], arch: str,
+                    dense: Iterable[str] | None, what: str) -> None:
+    """The other way round: every prunable layer of each bound copy of the backbone is in the ticket.
+
+    A ResNet-50 ticket fits the first blocks of a ResNet-101 shape for shape;
+    without this check the deeper model would train with its other layers
+    dense, silently. Layers matching a ``dense`` pattern may stay dense. (With
+    every layer covered both ways and shapes equal, the architectures are equal.)
+    """
+    params = dict(module.named_parameters())
+    for pre in prefixes:
+        layers = select_prunable(params, prefix=pre)
+        left = [c for c in layers if c not in ticket.masks and not matches_any(c, tuple(dense or ()))]
+        if left:
+            model_arch = infer_arch({k: tuple(v.shape) for k, v in layers.items()})
+            raise TicketBindingError(
+                f'{what}: the ticket is for {arch}, the model is a {model_arch}: {len(left)} of the '
+                f'{len(layers)} prunable layers of the model{f" (under {pre!r})" if pre else ""} are not in '
+                f'the ticket (first {left[0]!r}) and would train dense. Use a ticket of the same '
+                f'architecture, or name the layers to leave dense: dense=[{left[0]!r}, ...] (fnmatch '
+                f'patterns)')
 
 
 def apply_ticket(ticket: Ticket, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,

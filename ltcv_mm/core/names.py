@@ -41,7 +41,7 @@ def canonical_name(name: str) -> str | None:
     return None if split is None else split[1]
 
 
-def _matches(name: str, patterns: Iterable[str]) -> bool:
+def matches_any(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
@@ -71,7 +71,7 @@ def select_prunable(tensors: Mapping[str, torch.Tensor],
             chosen_prefix = pre
         if pre != chosen_prefix:
             continue
-        if _matches(canon, include) and not _matches(canon, exclude):
+        if matches_any(canon, include) and not matches_any(canon, exclude):
             chosen[canon] = tensor
     return chosen
 

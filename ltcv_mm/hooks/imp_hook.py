@@ -5,6 +5,7 @@ import copy
 import csv
 import io
 import json
+import math
 import os.path as osp
 from typing import Any, Sequence
 
@@ -28,6 +29,12 @@ ROUND_INFO_KEY = 'ltcv_imp_round'
 
 class IMPConfigError(ValueError):
     """An IMP set-up that cannot work, found before training starts."""
+
+
+def _finite(value) -> float | None:
+    """``value`` as a float, or None when it is NaN or infinite (a diverged round, an empty-class mIoU)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 @HOOKS.register_module()
@@ -122,6 +129,10 @@ class IMPHook(Hook):
                 f'IMPHook: no prunable parameter matched include={list(self.include)} '
                 f'exclude={list(self.exclude)} prefix={self.prefix!r}: the model has no ResNet conv '
                 f'weight under those patterns')
+        left_dense = sorted(set(select_prunable(dict(unwrap(runner.model).named_parameters()),
+                                                prefix=self.prefix)) - set(weights))
+        if left_dense:  # include / exclude leave these layers out of every ticket: MaskApplyHook may too
+            self.masker.dense = sorted(set(self.masker.dense or ()) | set(left_dense))
         if self.masker.ticket is not None:
             for name in self.masker.ticket.masks:
                 if name not in weights:
@@ -161,7 +172,14 @@ class IMPHook(Hook):
             kept = total = sum(w.numel() for w in weights.values())
             self.rounds = 0
             while 1.0 - kept / total < self.target_sparsity:
-                kept -= count_to_prune(self.rate, kept)
+                step = count_to_prune(self.rate, kept)
+                if step == 0:  # round(rate * kept) is 0 from here on: pruning stops for good
+                    raise IMPConfigError(
+                        f'IMPHook: target_sparsity {self.target_sparsity} cannot be reached at rate '
+                        f'{self.rate}: once {kept} of the {total:,} weights are left, a round removes '
+                        f'round({self.rate} * {kept}) = 0; the highest reachable sparsity is '
+                        f'{1.0 - kept / total:.6%} (after {self.rounds} rounds)')
+                kept -= step
                 self.rounds += 1
         elif self.rounds is None:
             if self.interval > configured:
@@ -240,15 +258,18 @@ class IMPHook(Hook):
         key = self.metric or (next(iter(metrics)) if metrics else None)
         if key is not None and key not in metrics:
             raise KeyError(f'IMPHook: metric {key!r} not among the validation metrics {sorted(metrics)}')
-        value = float(metrics[key]) if key is not None else None
+        value = _finite(metrics[key]) if key is not None else None
+        if key is not None and value is None:
+            runner.logger.warning(f'IMP: round {self.round}: validation metric {key} = {metrics[key]} is not a '
+                                  f'finite number; recorded as missing (null), the run goes on')
         loss = runner.message_hub.get_scalar('train/loss') if 'train/loss' in runner.message_hub.log_scalars else None
         record = {
             'round': self.round,
             'sparsity': ticket.sparsity if ticket is not None else 0.0,
             'density': ticket.density if ticket is not None else 1.0,
             'metric_name': key, 'metric': value,
-            'metrics': {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))},
-            'train_loss': float(loss.mean(10)) if loss is not None else None,
+            'metrics': {k: _finite(v) for k, v in metrics.items() if isinstance(v, (int, float))},
+            'train_loss': _finite(loss.mean(10)) if loss is not None else None,
             'ticket': self._ticket_path(self.round) if self.round else None,
         }
         self.records.append(record)
@@ -303,7 +324,7 @@ class IMPHook(Hook):
                    'by_epoch': self.epochs, 'rounds': self.rounds, 'rewind': self.rewinder.mode,
                    'source': self.source, 'records': self.records}
         atomic_write_bytes(osp.join(self.work_dir, 'imp_summary.json'),
-                           json.dumps(summary, indent=1).encode())
+                           json.dumps(summary, indent=1, allow_nan=False).encode())  # valid JSON, always
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(['round', 'sparsity', 'metric_name', 'metric', 'train_loss', 'ticket'])

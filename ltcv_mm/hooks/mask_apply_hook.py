@@ -16,7 +16,7 @@ CHECKPOINT_KEY = 'ltcv_ticket'
 # Optimizers whose update of a weight is exactly zero when its gradient, its
 # value and its state are zero (SGD with momentum / Nesterov / weight decay,
 # Adam, AdamW's decoupled decay, RMSprop, Adagrad, LARS). With gradients
-# masked as they land, pruned weights then stay exactly zero by themselves,
+# masked at the end of backward, pruned weights then stay exactly zero by themselves,
 # and no weight pass is needed. ZeroRedundancyOptimizer is judged by the
 # optimizer it shards.
 ZERO_PRESERVING = ('SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad', 'LARS')
@@ -35,10 +35,10 @@ class MaskApplyHook(Hook):
     backbone, MoCo's momentum encoder ``encoder_k``), and to the averaged
     models of mmengine's EMAHook. The masks are buffers of the model: they
     follow it to any device and dtype. Gradients of pruned weights are zeroed
-    as they land in backward, before DDP's reduction, AMP's unscale, gradient
-    clipping and the optimizer step, so momentum and Adam moments of pruned
-    weights stay zero and LARS sees the sparse network's norms, as with
-    torch.nn.utils.prune. Pruned weights are zeroed when the ticket is set,
+    at the end of every backward pass, after DDP's averaging and before AMP's
+    unscale, gradient clipping and the optimizer step, so momentum and Adam
+    moments of pruned weights stay zero and LARS sees the sparse network's
+    norms, as with torch.nn.utils.prune. Pruned weights are zeroed when the ticket is set,
     after every load, before validation and test, in every saved state dict,
     and after every step for optimizers not known to keep them at zero; the
     checkpoint also carries the ticket so that ``resume`` restores it. It runs
@@ -54,12 +54,15 @@ class MaskApplyHook(Hook):
             step. ``'auto'`` does it unless every optimizer is one of
             ZERO_PRESERVING, whose steps cannot move a pruned weight once its
             gradient is masked (the tests check this after every real step).
+        dense: canonical-name patterns of prunable layers that the ticket
+            leaves dense on purpose (a ticket made with ``--include``); any
+            other prunable layer missing from the ticket is an error.
     """
 
     priority = 'ABOVE_NORMAL'
 
     def __init__(self, ticket: str | None = None, prefixes: Sequence[str] | None = None,
-                 mask_after_step: bool | str = 'auto') -> None:
+                 mask_after_step: bool | str = 'auto', dense: Sequence[str] | None = None) -> None:
         if mask_after_step not in (True, False, 'auto'):
             raise ValueError(f"MaskApplyHook: mask_after_step must be True, False or 'auto', "
                              f"got {mask_after_step!r}")
@@ -67,6 +70,7 @@ class MaskApplyHook(Hook):
         self.ticket_path = ticket
         self.ticket: Ticket | None = load_ticket(ticket) if ticket else None
         self.prefixes = list(prefixes) if prefixes is not None else None
+        self.dense = list(dense) if dense is not None else None
         self._attached = False
 
     # -- the ticket ----------------------------------------------------------
@@ -91,7 +95,7 @@ class MaskApplyHook(Hook):
             # No weight pass before each forward: masked gradients keep pruned weights at
             # zero under ZERO_PRESERVING optimizers; for others after_train_iter masks.
             attach_ticket(model, self.ticket, self.prefixes, what=what + (' (EMA model)' if i else ''),
-                          mask_weights_on_forward=False)
+                          mask_weights_on_forward=False, dense=self.dense)
 
     def attached(self, runner) -> list[tuple[object, TicketMasks]]:
         """``(module, masks)`` of every module holding the ticket."""
@@ -118,7 +122,7 @@ class MaskApplyHook(Hook):
         self.set_ticket(runner, self.ticket)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        # Gradients were masked as they landed; for other optimizers this
+        # Gradients were masked at the end of backward; for other optimizers this
         # guarantees exact zeros whatever their update rule does.
         if self.mask_after_step:
             self.apply(runner, with_optimizer=False)

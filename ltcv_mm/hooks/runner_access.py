@@ -7,7 +7,7 @@ import torch
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ..core import check_not_flattened
+from ..core import TicketMasks, attached_masks, check_not_flattened
 
 H = TypeVar('H')
 
@@ -53,3 +53,9 @@ def by_epoch(runner) -> bool:
 def progress(runner, epochs: bool) -> int:
     """Completed epochs or iterations, as the loops count them between steps."""
     return runner.epoch if epochs else runner.iter
+
+
+def masked_modules(runner) -> list[tuple[nn.Module, TicketMasks]]:
+    """Every module holding a ticket, with its masks: in the model and in each EMA average."""
+    roots = [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]
+    return [(m, attached_masks(m)) for root in roots for m in root.modules() if attached_masks(m) is not None]

@@ -34,7 +34,7 @@ def _init_then_mask(module: nn.Module) -> None:
     module.ltcv_masks.apply(module)
 
 
-SPARSE_ARGS = ('ticket', 'mode', 'seed', 'wraps', 'backbone')
+SPARSE_ARGS = ('ticket', 'mode', 'seed', 'wraps', 'backbone', 'dense')
 
 
 def stock_backbone_cfg(cfg: dict) -> dict:
@@ -46,7 +46,7 @@ def stock_backbone_cfg(cfg: dict) -> dict:
 
 @MODELS.register_module()
 def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: dict | None = None,
-                   wraps: str | None = None, **backbone_args) -> nn.Module:
+                   wraps: str | None = None, dense: list[str] | None = None, **backbone_args) -> nn.Module:
     """Build a stock backbone and restrict it to a ticket for the whole fine-tuning.
 
     Returns the stock backbone itself, so necks, heads, ``frozen_stages``,
@@ -70,6 +70,9 @@ def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: d
         ticket: a ticket file (``tools/ticket.py``, IMPHook).
         mode: ``ticket``, ``reverse`` (1 - mask) or ``random`` (random mask
             with the ticket's per-layer densities, seeded by ``seed``).
+        dense: canonical-name patterns of prunable layers the ticket leaves
+            dense on purpose; any other prunable layer missing from the ticket
+            (a ResNet-50 ticket on a ResNet-101) is an error.
     """
     if (backbone is None) == (wraps is None):
         raise ValueError("SparseBackbone needs exactly one of backbone=dict(type='mmdet.ResNet', ...) or "
@@ -86,6 +89,6 @@ def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: d
     module = MMENGINE_MODELS.build(cfg)
     # The masks become buffers of the backbone: they follow it when the Runner moves the
     # model to the GPU, casts or copies it (EMA); ``module.ltcv_masks`` holds the ticket.
-    attach_ticket(module, chosen, prefixes=[''], what=f'ticket {ticket} ({mode})')
+    attach_ticket(module, chosen, prefixes=[''], what=f'ticket {ticket} ({mode})', dense=dense)
     module.init_weights = types.MethodType(_init_then_mask, module)
     return module
