@@ -8,9 +8,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def checkout_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess that must import this checkout's ``ltcv_mm`` (and the test
+    helpers), not whichever copy is installed."""
+    import os
+    path = os.pathsep.join([str(ROOT), str(ROOT / 'tests')] + [p for p in [os.environ.get('PYTHONPATH')] if p])
+    return dict(os.environ, PYTHONPATH=path, **extra)
+
+
 def run_tool(*args: str, check: bool = True, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    """Run a script of tools/ the way a user does, in a fresh interpreter."""
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    """Run a script of tools/ the way a user does, in a fresh interpreter, on this checkout."""
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env=checkout_env())
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
     return proc

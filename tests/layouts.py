@@ -23,12 +23,19 @@ def _mlp(prefix: str, dims=(2048, 2048, 128)) -> dict:
             f'{prefix}fc.2.weight': torch.randn(dims[2], dims[1]) * 0.01, f'{prefix}fc.2.bias': torch.zeros(dims[2])}
 
 
+def _momentum_copy(v: torch.Tensor) -> torch.Tensor:
+    """The key encoder's weights: like the query encoder's, but not equal (a converter reading the wrong
+    encoder must fail the tests)."""
+    return v + 0.5 if v.is_floating_point() else v.clone()
+
+
 def moco_official_ckpt(seed: int = 0) -> dict:
     """facebookresearch/moco's moco_v2_800ep_pretrain.pth.tar layout."""
     tv = {k: v for k, v in torchvision_ckpt(seed).items() if not k.startswith('fc.')}
     sd = {}
     for enc in ('encoder_q', 'encoder_k'):
-        sd.update({f'module.{enc}.{k}': v.clone() for k, v in tv.items()})
+        copy = (lambda v: v.clone()) if enc == 'encoder_q' else _momentum_copy
+        sd.update({f'module.{enc}.{k}': copy(v) for k, v in tv.items()})
         sd.update(_mlp(f'module.{enc}.'))
     sd['module.queue'] = torch.randn(128, 64)
     sd['module.queue_ptr'] = torch.zeros(1, dtype=torch.long)
@@ -71,7 +78,7 @@ def _moco_state(seed: int) -> dict:
     mlp = {'mlp.0.weight': torch.randn(2048, 2048) * 0.01, 'mlp.0.bias': torch.zeros(2048),
            'mlp.2.weight': torch.randn(128, 2048) * 0.01, 'mlp.2.bias': torch.zeros(128)}
     sd.update({'neck.' + k: v for k, v in mlp.items()})
-    sd.update({'encoder_k.module.0.' + k[len('backbone.'):]: v.clone() for k, v in _backbone(seed).items()})
+    sd.update({'encoder_k.module.0.' + k[len('backbone.'):]: _momentum_copy(v) for k, v in _backbone(seed).items()})
     sd.update({'encoder_k.module.1.' + k: v.clone() for k, v in mlp.items()})
     sd['encoder_k.steps'] = torch.tensor([100])
     sd['queue'] = torch.randn(128, 64)

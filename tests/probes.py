@@ -131,3 +131,20 @@ class NaNMetric(BaseMetric):
 
     def compute_metrics(self, results: list) -> dict:
         return {'score': float('nan')}
+
+
+@HOOKS.register_module(force=True)
+class RankNoiseHook(Hook):
+    """Makes rank 1's backbone weights differ from rank 0's just before each pruning (IMPHook prunes in
+    its before_train_epoch, after this hook): only rank 0's decision, broadcast, gives equal masks."""
+
+    priority = 'ABOVE_NORMAL'
+
+    def before_train_epoch(self, runner) -> None:
+        import torch
+        if runner.epoch == 0 or get_rank() != 1:
+            return
+        gen = torch.Generator().manual_seed(runner.epoch)
+        with torch.no_grad():
+            for p in unwrap(runner.model).backbone.parameters():
+                p.add_(torch.randn(p.shape, generator=gen) * p.abs().mean())

@@ -9,14 +9,15 @@ import time
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, checkout_env
 from ltcv_mm.core import load_ticket
 
 DEMO = [sys.executable, str(ROOT / 'tools/demo.py'), '--smallest']
 
 
 def _demo(work, *extra):
-    proc = subprocess.run([*DEMO, '--work-dir', str(work), *extra], capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run([*DEMO, '--work-dir', str(work), *extra], capture_output=True, text=True, timeout=1200,
+                          env=checkout_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -26,7 +27,7 @@ def demo_run(tmp_path_factory):
     """A run killed (SIGKILL) once the first transfer run finished, then resumed to the end."""
     work = tmp_path_factory.mktemp('demo')
     proc = subprocess.Popen([*DEMO, '--work-dir', str(work)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, env=checkout_env())
     first = work / 'transfer/detection/supervised/dense/result.json'
     deadline = time.time() + 900
     while not first.exists() and proc.poll() is None and time.time() < deadline:
@@ -88,5 +89,6 @@ def test_second_run_reuses_everything_and_refuses_other_settings(demo_run, tmp_p
     out = _demo(work)
     assert 'estimating' in out and out.count('reused') == 1 + 24   # data + every run
     assert (work / 'report/results.csv').read_text() == before
-    other = subprocess.run([*DEMO, '--work-dir', str(work), '--rounds', '2'], capture_output=True, text=True)
+    other = subprocess.run([*DEMO, '--work-dir', str(work), '--rounds', '2'], capture_output=True, text=True,
+                           env=checkout_env())
     assert other.returncode != 0 and 'other settings' in other.stdout + other.stderr

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, assert_ticket_zeros, free_port, run_tool
+from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, run_tool
 from ltcv_mm.core import prune, save_ticket, select_prunable
 from tiny_data import tiny_classifier_cfg, write_image_folder
 
@@ -50,8 +50,8 @@ def test_train_resume_and_test(sparse_cfg, tmp_path):
 
 def test_dist_train_with_two_processes_on_gloo(sparse_cfg, tmp_path):
     cfg, ticket = sparse_cfg
-    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1',
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    env = checkout_env(PORT=str(free_port()), OMP_NUM_THREADS='1',
+                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
     proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg), '2', '--work-dir', str(tmp_path / 'w')],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

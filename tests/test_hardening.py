@@ -108,3 +108,26 @@ def test_an_unreachable_target_sparsity_is_refused_with_the_reachable_one(data, 
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
     assert runner.iter == 0
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(rounds=2.5), r'rounds must be a whole number, got 2.5'),
+    (dict(interval='2'), r"interval must be a whole number, got '2'"),
+    (dict(target_sparsity='0.5'), r"target_sparsity must be a number, got '0.5' \(str\)"),
+    (dict(rounds=2, rate='0.2'), r"rate must be a number, got '0.2' \(str\)"),
+])
+def test_imp_arguments_of_the_wrong_kind_are_named(kwargs, message):
+    from ltcv_mm.hooks import IMPHook
+    with pytest.raises(IMPConfigError, match=message):
+        IMPHook(**kwargs)
+
+
+def test_sparse_backbone_seed_of_the_wrong_kind_is_named(tmp_path):
+    from mmengine.registry import DefaultScope
+
+    from ltcv_mm.registry import MODELS
+    path = save_ticket(_ticket(torchvision.models.resnet50()), tmp_path / 't.safetensors')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        with pytest.raises(ValueError, match="seed must be a whole number, got 'abc'"):
+            MODELS.build(dict(type='ltcv.SparseBackbone', wraps='ResNet', depth=50, ticket=str(path),
+                              mode='random', seed='abc'))

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, free_port
+from helpers import ROOT, checkout_env, free_port
 from ltcv_mm.core import TicketBindingError, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.core.strategies import count_to_prune
 from ltcv_mm.hooks import IMPConfigError, MaskApplyHook
@@ -65,6 +65,8 @@ def test_supervised_epoch_based_imp(data, tmp_path):
         assert ticket.meta['round'] == k and ticket.meta['source'] == 'supervised'
         assert ticket.meta['metric'] == summary['records'][k]['metric']
         assert 0.0 <= summary['records'][k]['metric'] <= 100.0
+    for record in summary['records'][1:]:  # each record's sparsity is its own round's ticket's
+        assert record['sparsity'] == load_ticket(record['ticket']).sparsity
     csv_rows = (tmp_path / 'work/tickets/imp_summary.csv').read_text().splitlines()
     assert csv_rows[0].startswith('round,sparsity') and len(csv_rows) == 4
 
@@ -204,7 +206,7 @@ def _write_cfg(cfg, path):
 
 
 def _train_in_subprocess(cfg_path, *extra, check=True):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / 'tests'))
+    env = checkout_env()
     proc = subprocess.run([sys.executable, str(ROOT / 'tests/run_config.py'), str(cfg_path), *extra],
                           capture_output=True, text=True, env=env, timeout=600)
     if check and proc.returncode:
@@ -241,9 +243,9 @@ def test_killed_run_resumes_to_the_same_tickets(data, tmp_path):
 def test_ddp_ranks_hold_identical_masks(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
     cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, rounds=2),
-                                       dict(type='MaskDigestHook')]
+                                       dict(type='MaskDigestHook'), dict(type='RankNoiseHook')]
     path = _write_cfg(cfg, tmp_path / 'ddp.py')
-    env = dict(os.environ, PYTHONPATH=str(ROOT / 'tests'), OMP_NUM_THREADS='1')
+    env = checkout_env(OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
                            '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
                            '--launcher', 'pytorch'], capture_output=True, text=True, env=env, timeout=600)

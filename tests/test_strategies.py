@@ -133,3 +133,42 @@ def test_nan_weights_are_named():
     w['layer1.0.conv1.weight'][0, 0, 0, 0] = float('nan')
     with pytest.raises(ValueError, match="layer1.0.conv1.weight.*NaN"):
         prune(w)
+
+
+def _tie_oracle(weights: dict, ticket: Ticket, k: int) -> dict:
+    """The documented rule, computed independently: of the kept weights, the k smallest magnitudes go,
+    ties in (layer, flat index) order; a stable sort over the layers laid end to end gives exactly that."""
+    names = list(ticket.masks)
+    scores = torch.cat([weights[n].abs().reshape(-1) for n in names])
+    kept = torch.cat([ticket.masks[n].reshape(-1) for n in names])
+    order = torch.sort(torch.where(kept, scores, torch.tensor(float('inf'))), stable=True).indices
+    flat = kept.clone()
+    flat[order[:k]] = False
+    out, start = {}, 0
+    for n in names:
+        size = ticket.masks[n].numel()
+        out[n] = flat[start:start + size].view(ticket.masks[n].shape)
+        start += size
+    return out
+
+
+@pytest.mark.parametrize('shape', [(4, 4, 1, 1), (256, 256, 3, 3)], ids=['few-weights', 'bracketed'])
+def test_ties_at_the_cut_go_in_layer_then_index_order(shape):
+    """Magnitudes from three values: the cut always falls inside a run of exact ties."""
+    gen = torch.Generator().manual_seed(0)
+    levels = torch.tensor([0.1, 0.2, 0.3])
+    weights = {f'layer{i}.0.conv1.weight': levels[torch.randint(0, 3, shape, generator=gen)]
+               * torch.where(torch.rand(shape, generator=gen) < 0.5, -1.0, 1.0) for i in (1, 2)}
+    ticket = Ticket.dense(weights)
+    for rate in (0.3, 0.45):  # two rounds: the second starts from a pruned ticket
+        k = count_to_prune(rate, ticket.kept)
+        expected = _tie_oracle(weights, ticket, k)
+        nxt = get_strategy('global_magnitude')(weights, ticket, rate)
+        for name in weights:
+            assert torch.equal(nxt.masks[name], expected[name]), name
+        layerwise = get_strategy('layerwise_magnitude')(weights, ticket, rate)
+        for name in weights:
+            one = Ticket({name: ticket.masks[name]})
+            want = _tie_oracle(weights, one, count_to_prune(rate, one.kept))[name]
+            assert torch.equal(layerwise.masks[name], want), name
+        ticket = nxt

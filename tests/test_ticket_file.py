@@ -36,7 +36,7 @@ def test_metadata_holds_per_layer_sparsity(r50_ticket, tmp_path):
     path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
     with safe_open(str(path), 'pt') as f:
         meta = json.loads(f.metadata()['ltcv_ticket'])
-    assert meta['format'] == 'ltcv_mm.ticket' and meta['version'] == 1
+    assert meta['format'] == 'ltcv_mm.ticket' and meta['version'] == 2
     assert meta['sparsity'] == pytest.approx(r50_ticket.sparsity)
     assert meta['layers']['layer4.2.conv3.weight']['shape'] == [2048, 512, 1, 1]
     assert meta['layers']['layer1.0.conv1.weight']['sparsity'] == pytest.approx(
@@ -66,6 +66,21 @@ def test_bit_flip_in_masks_is_detected(r50_ticket, tmp_path):
             load_ticket(bad)
 
 
+def test_swapped_bits_with_the_same_kept_count_are_caught_by_the_checksum(r50_ticket, tmp_path):
+    """One kept bit moved to a pruned place: the counts agree, only the CRC can tell."""
+    path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
+    data = bytearray(path.read_bytes())
+    (n,) = struct.unpack('<Q', data[:8])
+    pos = next(i for i in range(8 + n + 100, len(data)) if data[i] not in (0x00, 0xFF))
+    ones = [b for b in range(8) if data[pos] >> b & 1]
+    zeros = [b for b in range(8) if not data[pos] >> b & 1]
+    data[pos] ^= (1 << ones[0]) | (1 << zeros[0])
+    bad = tmp_path / 'swap.safetensors'
+    bad.write_bytes(bytes(data))
+    with pytest.raises(TicketFileError, match='checksum mismatch'):
+        load_ticket(bad)
+
+
 def test_bit_flip_in_header_is_detected(r50_ticket, tmp_path):
     path = save_ticket(r50_ticket, tmp_path / 't.safetensors')
     data = path.read_bytes()
@@ -77,14 +92,30 @@ def test_bit_flip_in_header_is_detected(r50_ticket, tmp_path):
         load_ticket(bad)
 
 
+def _rewritten(src, dst, version: int, crc: bool = True):
+    """``src`` with its metadata's version changed, written consistently (masks, counts, checksums)."""
+    import zlib
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    with safe_open(str(src), 'pt') as f:
+        meta = json.loads(f.metadata()['ltcv_ticket'])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    meta['version'] = version
+    text = json.dumps(meta)
+    extra = {'ltcv_ticket': text, **({'ltcv_ticket_crc32': str(zlib.crc32(text.encode()))} if crc else {})}
+    save_file(tensors, str(dst), metadata=extra)
+    return dst
+
+
 def test_unknown_version_and_foreign_safetensors(tmp_path):
     from safetensors.torch import save_file
     t = Ticket({'layer1.0.conv1.weight': torch.ones(2, 2, 1, 1, dtype=torch.bool)})
     path = save_ticket(t, tmp_path / 't.safetensors')
-    data = path.read_bytes().replace(b'\\"version\\": 1', b'\\"version\\": 9')
-    (tmp_path / 'v9.safetensors').write_bytes(data)
     with pytest.raises(TicketFileError, match='version 9 is not supported'):
-        load_ticket(tmp_path / 'v9.safetensors')
+        load_ticket(_rewritten(path, tmp_path / 'v9.safetensors', version=9))
+    # a version-1 file (no metadata checksum) written by an earlier ltcv_mm still loads
+    assert load_ticket(_rewritten(path, tmp_path / 'v1.safetensors', version=1, crc=False)) == t
     save_file({'w': torch.zeros(3)}, str(tmp_path / 'weights.safetensors'))
     with pytest.raises(TicketFileError, match='not a ticket'):
         load_ticket(tmp_path / 'weights.safetensors')
@@ -127,3 +158,27 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_every_single_bit_flip_is_refused_or_harmless(tmp_path):
+    """Flip each bit of a small ticket file: a named TicketFileError, or the very same ticket (masks and
+    metadata), never a raw exception and never a changed ticket."""
+    t = prune({'layer1.0.conv1.weight': torch.randn(4, 4, 1, 1), 'layer1.0.conv2.weight': torch.randn(4, 4, 3, 3)},
+              rounds=2)
+    t.meta.update(source='supervised', metric=71.5)
+    path = save_ticket(t, tmp_path / 't.safetensors')
+    data = path.read_bytes()
+    from ltcv_mm.core import ticket_from_bytes
+    original = ticket_from_bytes(data)
+    silent = []
+    for i in range(len(data)):
+        for bit in range(8):
+            flipped = bytearray(data)
+            flipped[i] ^= 1 << bit
+            try:
+                back = ticket_from_bytes(bytes(flipped), 'flip')
+            except TicketFileError:
+                continue
+            if back != original or back.meta != original.meta:
+                silent.append((i, bit))
+    assert not silent, f'{len(silent)} flips load as a different ticket, e.g. byte {silent[0]}'

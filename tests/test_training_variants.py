@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, assert_ticket_zeros, free_port, last_checkpoint
+from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.hooks.runner_access import find_hook
 from probes import ZeroProbe
@@ -107,7 +107,7 @@ def test_moco_key_encoder_with_amp(data, ticket, tmp_path):
 def _torchrun(cfg, tmp_path):
     path = tmp_path / 'cfg.py'
     Config(cfg).dump(str(path))
-    env = dict(os.environ, PYTHONPATH=str(ROOT / 'tests'), OMP_NUM_THREADS='1')
+    env = checkout_env(OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
                            '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
                            '--launcher', 'pytorch'], capture_output=True, text=True, env=env, timeout=600)

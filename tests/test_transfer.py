@@ -15,7 +15,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, assert_ticket_zeros, free_port, last_checkpoint, run_tool
+from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint, run_tool
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.demo import digits, formats
 from ltcv_mm.demo.tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
@@ -167,8 +167,8 @@ def test_fashion_mnist_classifier_and_test_tool(assets, tmp_path):
 def test_faster_rcnn_voc_with_dist_train_on_two_processes(assets, tmp_path):
     cfg = tiny_config(TRANSFER / 'detection/faster-rcnn_r50-supervised-ticket_fpn_1x_voc0712.py', assets,
                       tmp_path / 'w', 'VOCdevkit', DIGITS)
-    env = dict(os.environ, PORT=str(free_port()), OMP_NUM_THREADS='1',
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    env = checkout_env(PORT=str(free_port()), OMP_NUM_THREADS='1',
+                       PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
     proc = subprocess.run(['bash', str(ROOT / 'tools/dist_train.sh'), str(cfg), '2', '--work-dir', str(tmp_path / 'w'),
                            '--cfg-options', 'train_dataloader.dataset.times=1', 'model.test_cfg.rcnn.score_thr=0.0'],
                           capture_output=True, text=True, env=env, timeout=600)

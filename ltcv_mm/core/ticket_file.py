@@ -3,7 +3,9 @@
 Layout: one uint8 tensor per prunable layer (its mask, ``numpy.packbits``
 order, zero padding) and one metadata entry ``ltcv_ticket``, a JSON object:
 format, version, architecture, provenance, and per layer the shape, kept
-count, sparsity and CRC-32 of the packed bytes. A ResNet-50 ticket is about
+count, sparsity and CRC-32 of the packed bytes; beside it ``ltcv_ticket_crc32``,
+the CRC-32 of that JSON text, so that no flipped bit changes the provenance
+(round, metric, source) unnoticed. A ResNet-50 ticket is about
 2.9 MB, 1.0 bit per prunable weight. Safetensors holds no pickle, so loading
 a ticket cannot run code.
 """
@@ -24,8 +26,10 @@ from .names import infer_arch
 from .ticket import Ticket
 
 FORMAT = 'ltcv_mm.ticket'
-VERSION = 1
+VERSION = 2           # 2: the metadata carries a CRC-32 of its own (CRC_KEY); version 1 files still load
+READABLE = (1, 2)
 META_KEY = 'ltcv_ticket'
+CRC_KEY = 'ltcv_ticket_crc32'
 
 
 class TicketFileError(ValueError):
@@ -72,7 +76,8 @@ def ticket_to_bytes(ticket: Ticket) -> bytes:
         meta_json = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise TypeError(f'ticket metadata must be plain JSON values: {e}') from None
-    return save({k: torch.from_numpy(v) for k, v in packed.items()}, metadata={META_KEY: meta_json})
+    return save({k: torch.from_numpy(v) for k, v in packed.items()},
+                metadata={META_KEY: meta_json, CRC_KEY: str(zlib.crc32(meta_json.encode()))})
 
 
 def save_ticket(ticket: Ticket, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -103,12 +108,25 @@ def _read_header(data: bytes, path: str) -> dict[str, Any]:
         raise TicketFileError(f'{path}: corrupt safetensors header ({e})') from None
     if not isinstance(header, dict):
         raise TicketFileError(f'{path}: corrupt safetensors header')
-    end = max((v['data_offsets'][1] for k, v in header.items()
-               if k != '__metadata__' and isinstance(v, dict) and 'data_offsets' in v), default=0)
+    for key, entry in header.items():
+        if key == '__metadata__':
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+                raise TicketFileError(f'{path}: corrupt safetensors header (metadata is not a table of strings)')
+            continue
+        offsets = entry.get('data_offsets') if isinstance(entry, dict) else None
+        if (not isinstance(entry, dict) or not isinstance(entry.get('dtype'), str)
+                or not _ints(entry.get('shape')) or not _ints(offsets) or len(offsets) != 2
+                or not 0 <= offsets[0] <= offsets[1]):
+            raise TicketFileError(f'{path}: corrupt safetensors header entry {key!r}: {entry!r}')
+    end = max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
     if 8 + n + end != len(data):
         raise TicketFileError(f'{path}: truncated or padded: tensors need {8 + n + end} bytes, '
                               f'file has {len(data)}')
     return header
+
+
+def _ints(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
 
 def _check_layer(name: str, info: dict, packed: torch.Tensor, path: str) -> torch.Tensor:
@@ -136,6 +154,9 @@ def ticket_from_bytes(data: bytes, path: str = '<bytes>') -> Ticket:
     raw = extra.get(META_KEY) if isinstance(extra, dict) else None
     if raw is None:
         raise TicketFileError(f'{path}: a safetensors file but not a ticket (no {META_KEY!r} metadata)')
+    crc = extra.get(CRC_KEY)
+    if crc is not None and crc != str(zlib.crc32(raw.encode())):
+        raise TicketFileError(f'{path}: ticket metadata checksum mismatch (the file is corrupt)')
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as e:
@@ -144,9 +165,11 @@ def ticket_from_bytes(data: bytes, path: str = '<bytes>') -> Ticket:
         raise TicketFileError(f'{path}: corrupt ticket metadata (not a JSON object)')
     if meta.get('format') != FORMAT:
         raise TicketFileError(f'{path}: unknown format {meta.get("format")!r} (expected {FORMAT!r})')
-    if meta.get('version') != VERSION:
+    if meta.get('version') not in READABLE:
         raise TicketFileError(f'{path}: ticket format version {meta.get("version")!r} is not '
-                              f'supported (this ltcv_mm reads version {VERSION})')
+                              f'supported (this ltcv_mm reads versions {READABLE})')
+    if meta['version'] >= 2 and crc is None:
+        raise TicketFileError(f'{path}: ticket metadata checksum {CRC_KEY!r} missing (the file is corrupt)')
     from safetensors.torch import load
     try:
         tensors = load(data)

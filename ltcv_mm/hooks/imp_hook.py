@@ -82,6 +82,12 @@ class IMPHook(Hook):
                  include: Sequence[str] = ('*',), exclude: Sequence[str] = DEFAULT_EXCLUDE,
                  prefix: str | None = None, metric: str | None = None, save_dir: str | None = None,
                  source: str | None = None, seed: int = 0) -> None:
+        for key, value in (('interval', interval), ('rounds', rounds), ('seed', seed)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise IMPConfigError(f'IMPHook: {key} must be a whole number, got {value!r}')
+        for key, value in (('target_sparsity', target_sparsity), ('rate', rate)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise IMPConfigError(f'IMPHook: {key} must be a number, got {value!r} ({type(value).__name__})')
         if interval is not None and int(interval) < 1:
             raise IMPConfigError(f'IMPHook: interval must be >= 1, got {interval}')
         if interval is None and rounds is None and target_sparsity is None:

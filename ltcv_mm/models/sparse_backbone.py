@@ -85,6 +85,8 @@ def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: d
         raise ValueError('SparseBackbone: no ticket given; set model.backbone.ticket '
                          '(e.g. --cfg-options model.backbone.ticket=work_dirs/t.safetensors)')
     cfg = dict(backbone) if backbone is not None else dict(backbone_args, type=wraps)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f'SparseBackbone: seed must be a whole number, got {seed!r}')
     chosen = ticket_for_mode(load_ticket(ticket), mode, seed)
     module = MMENGINE_MODELS.build(cfg)
     # The masks become buffers of the backbone: they follow it when the Runner moves the
