@@ -131,3 +131,217 @@ def test_sparse_backbone_seed_of_the_wrong_kind_is_named(tmp_path):
         with pytest.raises(ValueError, match="seed must be a whole number, got 'abc'"):
             MODELS.build(dict(type='ltcv.SparseBackbone', wraps='ResNet', depth=50, ticket=str(path),
                               mode='random', seed='abc'))
+
+
+@pytest.mark.parametrize('content, message', [
+    ('[]', 'no list of records'), ('null', 'no list of records'),
+    ('{"records": [1, 2]}', 'record 0 is not an IMP round record'),
+    ('{"records": [{}]}', 'record 0 is not an IMP round record'),
+    ('{"records": [{"round": 0, "sparsity": 0.0, "metric_name": "acc", "metrics": {"acc": null}}]}',
+     'the dense round 0 has no acc'),
+    ('{"records": [{"round": 0, "sparsity": 0.0, "metric_name": null, "metrics": {}, "train_loss": null}]}',
+     'the dense round 0 has no train loss'),
+])
+def test_analyze_imp_names_a_malformed_summary(tmp_path, content, message):
+    from helpers import run_tool
+    (tmp_path / 'imp_summary.json').write_text(content)
+    proc = run_tool('tools/analyze_imp.py', str(tmp_path), check=False)
+    assert proc.returncode == 1 and message in proc.stderr and 'imp_summary.json' in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_analyze_imp_reads_missing_rounds_and_refuses_a_nan_tolerance(tmp_path):
+    from helpers import run_tool
+    records = [dict(round=k, sparsity=1 - 0.8 ** k, metric_name='acc', metrics={'acc': v}, ticket=None)
+               for k, v in enumerate([70.0, None, 69.9])]
+    (tmp_path / 'imp_summary.json').write_text(json.dumps({'records': records}))
+    out = run_tool('tools/analyze_imp.py', str(tmp_path), '--tolerance', '0.5').stdout
+    assert 'n/a (null)  no' in out and 'highest sparsity matching dense: 36.00 %' in out
+    proc = run_tool('tools/analyze_imp.py', str(tmp_path), '--tolerance', 'nan', check=False)
+    assert proc.returncode == 2 and "must be a finite number >= 0, got 'nan'" in proc.stderr
+
+
+def test_overlap_of_different_architectures_names_the_file_before_printing(tmp_path):
+    from helpers import run_tool
+    a = save_ticket(_ticket(torchvision.models.resnet18()), tmp_path / 'r18.safetensors')
+    b = save_ticket(_ticket(torchvision.models.resnet50()), tmp_path / 'r50.safetensors')
+    proc = run_tool('tools/ticket.py', 'overlap', str(a), str(b), check=False)
+    assert proc.returncode == 1 and 'r50.safetensors: its layers differ from those of' in proc.stderr
+    assert proc.stdout == ''
+
+
+# -- tools/ticket.py and the files it writes --------------------------------------------------------------
+@pytest.fixture(scope='module')
+def r18_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('w') / 'r18.pth'
+    torch.save({'state_dict': torchvision.models.resnet18().state_dict()}, path)
+    return path
+
+
+def _tool(*args, **kw):
+    from helpers import run_tool
+    return run_tool('tools/ticket.py', *map(str, args), **kw)
+
+
+def test_useless_and_unrankable_tickets_are_reported(r18_file, tmp_path):
+    proc = _tool('prune', r18_file, '--rounds', '200', '-o', tmp_path / 'a.safetensors')
+    assert 'layers are pruned completely' in proc.stderr and 'no signal passes through them' in proc.stderr
+    state = torch.load(r18_file, weights_only=True)['state_dict']
+    zero = {k: torch.zeros_like(v) if k.startswith('layer1.') and v.dim() == 4 else v for k, v in state.items()}
+    torch.save({'state_dict': zero}, tmp_path / 'zero.pth')
+    proc = _tool('prune', tmp_path / 'zero.pth', '-o', tmp_path / 'z.safetensors')
+    assert "the weights of 4 layers are all exactly zero (first 'layer1.0.conv1.weight')" in proc.stderr
+    for value, kind in ((float('inf'), 'infinite values'), (float('nan'), 'NaN')):
+        bad = dict(state)
+        bad['layer2.0.conv1.weight'] = bad['layer2.0.conv1.weight'].clone()
+        bad['layer2.0.conv1.weight'][0, 0, 0, 0] = value
+        torch.save({'state_dict': bad}, tmp_path / 'bad.pth')
+        proc = _tool('prune', tmp_path / 'bad.pth', '-o', tmp_path / 'b.safetensors', check=False)
+        assert proc.returncode == 1 and f"layer 'layer2.0.conv1.weight': weights contain {kind}" in proc.stderr
+
+
+def test_provenance_of_converted_checkpoints_and_random_like(r18_file, tmp_path):
+    import layouts
+    from helpers import run_tool
+    torch.save(layouts.moco_official_ckpt(), tmp_path / 'moco.pth.tar')
+    run_tool('tools/convert_pretrained.py', str(tmp_path / 'moco.pth.tar'), str(tmp_path / 'moco_r50.pth'))
+    _tool('prune', tmp_path / 'moco_r50.pth', '-o', tmp_path / 'm.safetensors')
+    assert load_ticket(tmp_path / 'm.safetensors').meta['source'] == 'moco'  # not re-detected from the copy
+    proc = _tool('prune', r18_file, '--strategy', 'random_like', '--reference', tmp_path / 'm.safetensors',
+                 '-o', tmp_path / 'r.safetensors', check=False)
+    assert proc.returncode == 1 and 'm.safetensors is a ticket for resnet50, but' in proc.stderr
+    assert 'r18.pth holds a resnet18' in proc.stderr and not (tmp_path / 'r.safetensors').exists()
+
+
+def test_seed_import_refuses_what_is_no_resnet_ticket():
+    from ltcv_mm.core import SeedFormatError, ticket_from_seed, ticket_to_seed
+    good = ticket_to_seed(_ticket(torchvision.models.resnet18()))
+    with pytest.raises(SeedFormatError, match=r"'bn1.weight_mask' of shape \(64,\) is not a conv kernel"):
+        ticket_from_seed({**good, 'bn1.weight_mask': torch.ones(64)}, where='seed.pth')
+    wrong = dict(good)
+    wrong['layer1.0.conv1.weight_mask'] = torch.ones(64, 64, 1, 1)
+    with pytest.raises(SeedFormatError, match=r"seed.pth: mask 'layer1.0.conv1.weight' has shape \(64, 64, 1, 1\), "
+                                              r"but a resnet18 conv there has \(64, 64, 3, 3\)"):
+        ticket_from_seed(wrong, where='seed.pth')
+    with pytest.raises(SeedFormatError, match=r"do not form a ResNet \(read as 'resnet-1"):
+        ticket_from_seed({'layer1.0.conv1.weight_mask': torch.ones(64, 64, 3, 3)}, where='seed.pth')
+
+
+def test_writes_name_the_target_follow_links_and_clean_up_after_killed_writers(tmp_path):
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from helpers import ROOT, checkout_env
+    from ltcv_mm.core import atomic_write_bytes
+    target = tmp_path / 'real.bin'
+    target.write_bytes(b'old')
+    (tmp_path / 'link.bin').symlink_to(target)
+    atomic_write_bytes(tmp_path / 'link.bin', b'new')
+    assert (tmp_path / 'link.bin').is_symlink() and target.read_bytes() == b'new'
+    with pytest.raises(IsADirectoryError, match=f'cannot write {tmp_path}: it is a folder'):
+        atomic_write_bytes(tmp_path, b'x')
+    dead = tmp_path / '.real.bin.999999999.abc.tmp'  # no such process
+    mine = tmp_path / f'.real.bin.{os.getpid()}.def.tmp'  # a writer still at work
+    dead.write_bytes(b'half')
+    mine.write_bytes(b'half')
+    atomic_write_bytes(target, b'newer')
+    assert not dead.exists() and mine.exists()
+
+    def small_files():  # a full disk, as the kernel reports a file-size limit
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+    ticket = save_ticket(_ticket(torchvision.models.resnet18()), tmp_path / 'small.safetensors')
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools/ticket.py'), 'export', str(ticket), '-o',
+                           str(tmp_path / 'big.pth')], capture_output=True, text=True, env=checkout_env(),
+                          preexec_fn=small_files)
+    assert proc.returncode == 1 and f'cannot write {tmp_path / "big.pth"}: File too large' in proc.stderr, proc.stderr
+    assert not list(tmp_path.glob('.big.pth.*.tmp'))
+
+
+def test_killed_prune_leaves_the_target_valid_and_no_temporary_behind(r18_file, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from helpers import ROOT, checkout_env
+    out = tmp_path / 't.safetensors'
+    for delay in (0.6, 0.9, 1.2, 1.5, 1.8, 2.1):
+        proc = subprocess.Popen([sys.executable, str(ROOT / 'tools/ticket.py'), 'prune', str(r18_file), '--rounds',
+                                 '3', '--force', '-o', str(out)], env=checkout_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        if out.exists():
+            load_ticket(out)  # whole, or not there: never half
+    _tool('prune', r18_file, '--rounds', '3', '--force', '-o', out)
+    assert load_ticket(out).kept > 0 and not list(tmp_path.glob('.*.tmp'))
+
+
+def test_resuming_under_a_deeper_model_fails_with_the_plugins_message(data, tmp_path):
+    narrow = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+    from mmpretrain.models.backbones import ResNet
+    path = save_ticket(_ticket(ResNet(**narrow)), tmp_path / 'r50.safetensors')
+    cfg = tiny_classifier_cfg(tmp_path / 'work', data)
+    cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook', ticket=str(path))]
+    Runner.from_cfg(Config(cfg)).train()
+    cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook')]
+    cfg['model']['backbone']['depth'] = 101
+    cfg['train_cfg']['max_epochs'] = 2
+    cfg['resume'] = True
+    runner = Runner.from_cfg(Config(cfg))
+    with pytest.raises(TicketBindingError, match=r"ticket of the checkpoint loaded.*resnet50-w8.*resnet101-w8"):
+        runner.train()
+
+
+def test_several_optimizers_keep_every_pruned_weight_and_its_momentum_at_zero(data, tmp_path):
+    """An OptimWrapperDict whose backbone optimizer comes second: masking must not follow the first alone."""
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+    from mmengine.registry import MODELS as ROOT_MODELS
+    from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+    from mmpretrain.models import ImageClassifier
+
+    from ltcv_mm.hooks.runner_access import find_hook
+    from probes import ZeroProbe
+
+    @ROOT_MODELS.register_module(force=True)
+    class HeadThenBackboneClassifier(ImageClassifier):
+        def train_step(self, data, optim_wrapper):
+            data = self.data_preprocessor(data, True)
+            loss, log_vars = self.parse_losses(self._run_forward(data, mode='loss'))
+            optim_wrapper['head'].backward(loss)
+            for name in ('head', 'backbone'):
+                optim_wrapper[name].step()
+                optim_wrapper[name].zero_grad()
+            return log_vars
+
+    @OPTIM_WRAPPER_CONSTRUCTORS.register_module(force=True)
+    class HeadThenBackbone:
+        def __init__(self, optim_wrapper_cfg, paramwise_cfg=None):
+            pass
+
+        def __call__(self, model):
+            return OptimWrapperDict(**{part: OptimWrapper(torch.optim.SGD(
+                getattr(model, part).parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3))
+                for part in ('head', 'backbone')})
+
+    narrow = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+    from mmpretrain.models.backbones import ResNet
+    path = save_ticket(_ticket(ResNet(**narrow)), tmp_path / 't.safetensors')
+    cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=2)
+    cfg['model']['type'] = 'HeadThenBackboneClassifier'
+    cfg['optim_wrapper'] = dict(constructor='HeadThenBackbone')
+    cfg['param_scheduler'] = []
+    cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook', ticket=str(path)), dict(type='ZeroProbe')]
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    assert len(find_hook(runner, ZeroProbe).nonzero) == 4 and set(find_hook(runner, ZeroProbe).nonzero) == {0}
+    masks = runner.model.ltcv_masks
+    opt = runner.optim_wrapper['backbone'].optimizer
+    for name, p, m in masks.pairs(runner.model):
+        buf = opt.state[p]['momentum_buffer']
+        assert int((buf[m == 0] != 0).sum()) == 0 and int((buf[m == 1] != 0).sum()) > 0, name

@@ -10,17 +10,25 @@ in percent). Runs without validation (SimCLR, MoCo) are judged by their
 train loss, where lower is better.
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from ltcv_mm.analysis.imp_summary import read_curve
 
 
+def _tolerance(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f'must be a finite number >= 0, got {text!r}')
+    return value
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('work_dir', help='the IMP run work_dir, its tickets/ folder, or imp_summary.json')
     p.add_argument('--metric', help='metric to judge (default: the one IMPHook recorded)')
-    p.add_argument('--tolerance', type=float, default=0.0, help='allowed drop below dense (default 0)')
+    p.add_argument('--tolerance', type=_tolerance, default=0.0, help='allowed drop below dense (default 0)')
     p.add_argument('--png', help='also plot the curve to this file')
     args = p.parse_args(argv)
     try:
@@ -32,7 +40,7 @@ def main(argv=None):
     print(f'{"round":>5} {"sparsity %":>10} {curve.name:>16}  matches dense')
     for i, (r, s, v) in enumerate(zip(curve.rounds, curve.sparsity, curve.values)):
         mark = 'dense' if i == 0 else ('yes' if curve.matches_dense(v, args.tolerance) else 'no')
-        print(f'{r:5d} {100 * s:10.2f} {v:16.4f}  {mark}')
+        print(f'{r:5d} {100 * s:10.2f} ' + (f'{v:16.4f}' if v is not None else f'{"n/a (null)":>16}') + f'  {mark}')
     best = curve.winning(args.tolerance)
     if best is None:
         print(f'no pruned round matches the dense {curve.name} ({curve.dense:.4f}) within {args.tolerance:g}')
@@ -41,7 +49,7 @@ def main(argv=None):
               f'{curve.name} {curve.values[best]:.4f} vs dense {curve.dense:.4f}); ticket {curve.tickets[best]}')
     if args.png:
         from ltcv_mm.analysis.plots import metric_curves
-        metric_curves({'IMP': [(100 * s, v) for s, v in zip(curve.sparsity[1:], curve.values[1:])]},
+        metric_curves({'IMP': [(100 * s, v) for s, v in zip(curve.sparsity[1:], curve.values[1:]) if v is not None]},
                       Path(args.png), curve.name, title=str(curve.path.parent), dense={'IMP': curve.dense})
         print(f'wrote {args.png}')
 

@@ -32,11 +32,11 @@ def main(argv=None):
     try:
         ckpt = torch_load_safe(args.src)
         state, fmt = to_canonical(ckpt, args.format, where=args.src)
-    except (ValueError, FileNotFoundError) as e:
+        shapes = {k: tuple(v.shape) for k, v in state.items() if v.dim() == 4}
+        meta = {'ltcv_source_format': fmt, 'ltcv_source_file': str(args.src), 'arch': infer_arch(shapes)}
+        atomic_torch_save({'state_dict': state, 'meta': meta}, dst)
+    except (ValueError, OSError) as e:  # OSError: missing or unwritable files
         sys.exit(f'error: {e}')
-    shapes = {k: tuple(v.shape) for k, v in state.items() if v.dim() == 4}
-    meta = {'ltcv_source_format': fmt, 'ltcv_source_file': str(args.src), 'arch': infer_arch(shapes)}
-    atomic_torch_save({'state_dict': state, 'meta': meta}, dst)
     print(f'{args.src}: read as {fmt}, wrote {len(state)} tensors of a {meta["arch"]} backbone to {dst}')
 
 

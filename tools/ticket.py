@@ -39,13 +39,33 @@ def cmd_prune(args):
     if args.strategy == 'random_like':
         if not args.reference:
             raise ValueError('--strategy random_like needs --reference TICKET')
-        ticket = random_like(load_ticket(args.reference), gen)
+        reference = load_ticket(args.reference)
+        if reference.shapes != {k: tuple(v.shape) for k, v in weights.items()}:
+            raise ValueError(f'{args.reference} is a ticket for {reference.meta.get("arch", "?")}, but '
+                             f'{args.checkpoint} holds a {infer_arch({k: tuple(v.shape) for k, v in weights.items()})}'
+                             f': the random ticket would not describe this checkpoint')
+        ticket = random_like(reference, gen)
     else:
         ticket = prune(weights, rate=args.rate, rounds=args.rounds, strategy=args.strategy, generator=gen)
-    ticket.meta.update(arch=infer_arch(ticket.shapes), source=args.source or fmt,
+    # a file written by tools/convert_pretrained.py names the layout it was converted from
+    converted = (ckpt.get('meta') or {}).get('ltcv_source_format') if isinstance(ckpt, dict) else None
+    ticket.meta.update(arch=infer_arch(ticket.shapes), source=args.source or converted or fmt,
                        pretrained=str(args.checkpoint))
+    _warn_if_useless(ticket, weights, args.strategy)
     save_ticket(ticket, args.out, overwrite=args.force)
     print(f'wrote {args.out}: {ticket}')
+
+
+def _warn_if_useless(ticket, weights, strategy: str) -> None:
+    empty = [n for n, m in ticket.masks.items() if not bool(m.any())]
+    if empty:
+        print(f'warning: {len(empty)} of {len(ticket.masks)} layers are pruned completely (first {empty[0]!r}; '
+              f'{ticket.kept} weights kept in all): no signal passes through them', file=sys.stderr)
+    zero = [n for n in ticket.masks if not bool(weights[n].any())]
+    if zero and 'magnitude' in strategy:
+        print(f'warning: the weights of {len(zero)} layers are all exactly zero (first {zero[0]!r}): their '
+              f'magnitudes tie, and which of them are pruned follows the tie rule, not the weights',
+              file=sys.stderr)
 
 
 def cmd_info(args):
@@ -84,8 +104,17 @@ def cmd_import(args):
     print(f'wrote {args.out}: {ticket}')
 
 
+def _same_layers(paths, tickets) -> None:
+    """Refuse, before printing anything, tickets whose layers or shapes differ from the first one's."""
+    for p, t in zip(paths[1:], tickets[1:]):
+        if t.shapes != tickets[0].shapes:
+            raise ValueError(f'{p}: its layers differ from those of {paths[0]} '
+                             f'({t.meta.get("arch", "?")} against {tickets[0].meta.get("arch", "?")})')
+
+
 def cmd_overlap(args):
     tickets = [load_ticket(p) for p in args.tickets]
+    _same_layers(args.tickets, tickets)
     names = [Path(p).stem for p in args.tickets]
     width = max(8, *(len(n) for n in names))
     print(' ' * width + ''.join(f' {n[:width]:>{width}s}' for n in names))
@@ -100,9 +129,7 @@ def cmd_overlap(args):
 def cmd_plot(args):
     from ltcv_mm.analysis.plots import layer_sparsity_chart
     tickets = [load_ticket(p) for p in args.tickets]
-    for p, t in zip(args.tickets[1:], tickets[1:]):
-        if set(t.masks) != set(tickets[0].masks):
-            raise ValueError(f'{p}: its layers differ from those of {args.tickets[0]}')
+    _same_layers(args.tickets, tickets)
     names = [Path(p).stem for p in args.tickets]
     print('sparsity (%) per layer of: ' + ' '.join(names))
     per_layer = [t.layer_sparsity() for t in tickets]
@@ -166,7 +193,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, KeyError, OSError) as e:  # OSError: missing, existing, unwritable files
         sys.exit(f'error: {e.args[0] if isinstance(e, KeyError) else e}')
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,15 +15,17 @@ class IMPCurve:
     higher_is_better: bool
     rounds: list[int]
     sparsity: list[float]
-    values: list[float]
+    values: list[float | None]    # None: recorded as null (NaN or missing)
     tickets: list[str | None]
 
     @property
     def dense(self) -> float:
         return self.values[0]
 
-    def matches_dense(self, value: float, tolerance: float) -> bool:
-        """Within ``tolerance`` (same units as the values) of round 0, or better."""
+    def matches_dense(self, value: float | None, tolerance: float) -> bool:
+        """Within ``tolerance`` (same units as the values) of round 0, or better; a missing value never."""
+        if value is None:
+            return False
         if self.higher_is_better:
             return value >= self.dense - tolerance
         return value <= self.dense + tolerance
@@ -41,6 +44,23 @@ class IMPCurve:
         return best
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _records(path: Path, summary) -> list[dict]:
+    """The summary's records, each checked for the fields the curve reads."""
+    records = summary.get('records') if isinstance(summary, dict) else None
+    if not isinstance(records, list):
+        raise ValueError(f'{path}: not an IMP summary (no list of records)')
+    for i, r in enumerate(records):
+        if not isinstance(r, dict) or not isinstance(r.get('round'), int) or not _is_number(r.get('sparsity')):
+            raise ValueError(f'{path}: record {i} is not an IMP round record (round, sparsity, metrics): {r!r}')
+        if not isinstance(r.get('metrics', {}), dict):
+            raise ValueError(f'{path}: record {i} has metrics {r["metrics"]!r}, not a table')
+    return records
+
+
 def find_summary(work_dir: str | Path) -> Path:
     """imp_summary.json of a run: the file itself, WORK_DIR/tickets/, or WORK_DIR/."""
     p = Path(work_dir)
@@ -57,9 +77,9 @@ def read_curve(work_dir: str | Path, metric: str | None = None) -> IMPCurve:
     path = find_summary(work_dir)
     try:
         summary = json.loads(path.read_text())
-        records = summary['records']
-    except (ValueError, KeyError) as e:
+    except ValueError as e:
         raise ValueError(f'{path}: not an IMP summary ({e})') from None
+    records = _records(path, summary)
     if not records or records[0]['round'] != 0:
         raise ValueError(f'{path}: the dense round 0 has not finished yet')
     if metric is None:
@@ -72,7 +92,13 @@ def read_curve(work_dir: str | Path, metric: str | None = None) -> IMPCurve:
         values = [r['metrics'][metric] for r in records]
         name, higher = metric, 'loss' not in metric
     else:
-        values = [r['train_loss'] for r in records]
+        values = [r.get('train_loss') for r in records]
         name, higher = 'train loss', False
+    bad = [(r['round'], v) for r, v in zip(records, values) if v is not None and not _is_number(v)]
+    if bad:
+        raise ValueError(f'{path}: {name} of round {bad[0][0]} is {bad[0][1]!r}, not a number')
+    if values[0] is None:
+        raise ValueError(f'{path}: the dense round 0 has no {name} (recorded as null: NaN or missing), '
+                         f'so no round can be judged against it')
     return IMPCurve(path, name, higher, [r['round'] for r in records], [r['sparsity'] for r in records],
                     values, [r.get('ticket') for r in records])

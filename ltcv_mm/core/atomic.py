@@ -1,6 +1,8 @@
 """Atomic file writes: a temporary file in the same folder, then a rename."""
 from __future__ import annotations
 
+import errno
+import glob
 import io
 import os
 import tempfile
@@ -11,10 +13,24 @@ import torch
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    A symbolic link is followed (its target is replaced, the link stays).
+    Temporary files left by a writer that was killed (``.NAME.PID.*.tmp``,
+    of a process that no longer exists) are removed. Failures name ``path``,
+    not the temporary file.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix='.' + path.name + '.', suffix='.tmp', dir=path.parent)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, f'cannot write {path}: it is a folder')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+    except OSError as e:
+        raise _naming(e, path) from None
     try:
         # mkstemp makes the file private (0600); give it the mode a plain open() would
         umask = os.umask(0)
@@ -25,11 +41,37 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _naming(e, path) from None
         raise
     return path
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """The same error, naming the file being written rather than its temporary."""
+    if e.errno is None:
+        return type(e)(f'cannot write {path}: {e}')
+    return type(e)(e.errno, f'cannot write {path}: {e.strerror}')
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    for tmp in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'):
+        pid = tmp.name[len(path.name) + 2:].split('.', 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:

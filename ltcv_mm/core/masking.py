@@ -326,6 +326,13 @@ def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | N
     return masks
 
 
+def check_ticket_fits(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | None = None,
+                      dense: Iterable[str] | None = None, what: str = 'ticket') -> None:
+    """Raise TicketBindingError unless ``attach_ticket`` would accept ``ticket`` for ``module``;
+    attaches nothing."""
+    _bind(module, ticket, None if prefixes is None else tuple(prefixes), True, what, dense)
+
+
 def detach_ticket(module: nn.Module) -> None:
     """Remove a ticket attached to ``module``: its buffers and hooks (weights keep their values)."""
     masks: TicketMasks | None = module.__dict__.pop(ATTR, None)

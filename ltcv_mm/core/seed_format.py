@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import torch
 
-from .names import split_canonical
+from .names import infer_arch, split_canonical
 from .ticket import Ticket
 
 MASK_SUFFIX = '_mask'
@@ -50,6 +50,9 @@ def ticket_from_seed(obj: Any, where: str = '<object>', **meta: Any) -> Ticket:
         if split is None:
             raise SeedFormatError(f'{where}: mask {key!r} is not a ResNet layer')
         prefix, canon = split
+        if value.dim() != 4 or not canon.endswith('.weight'):
+            raise SeedFormatError(f'{where}: mask {key!r} of shape {tuple(value.shape)} is not a conv kernel\'s: '
+                                  f'a ticket masks conv weights only (no BatchNorm, bias or fc)')
         uniq = torch.unique(value)
         if not bool(((uniq == 0) | (uniq == 1)).all()):
             bad = [float(u) for u in uniq if u not in (0, 1)][:3]
@@ -57,7 +60,27 @@ def ticket_from_seed(obj: Any, where: str = '<object>', **meta: Any) -> Ticket:
         by_prefix.setdefault(prefix, {})[canon] = value != 0
     prefixes = sorted(by_prefix, key=lambda p: ('encoder_k' in p, len(p)))
     masks = by_prefix[prefixes[0]]
+    _check_resnet(masks, where)
     return Ticket(masks, {'strategy': 'imported', 'imported_from': where, **meta})
+
+
+def _check_resnet(masks: dict[str, torch.Tensor], where: str) -> None:
+    """The masks must be those of a standard ResNet; at full width, with torchvision's conv shapes."""
+    shapes = {k: tuple(v.shape) for k, v in masks.items()}
+    arch = infer_arch(shapes)
+    depth = arch[len('resnet'):].split('-w')[0]
+    if not depth.isdigit():
+        raise SeedFormatError(f'{where}: its masks do not form a ResNet (read as {arch!r}); a seed mask file '
+                              f'holds every conv of a ResNet')
+    if '-w' in arch:  # a narrowed ResNet: no reference shapes to compare with
+        return
+    import torchvision
+    with torch.device('meta'):
+        expected = {k: tuple(v.shape) for k, v in getattr(torchvision.models, arch)().named_parameters()}
+    for name, shape in shapes.items():
+        if expected.get(name) != shape:
+            raise SeedFormatError(f'{where}: mask {name!r} has shape {shape}, but a {arch} conv there has '
+                                  f'{expected.get(name)}')
 
 
 def ticket_to_seed(ticket: Ticket, prefix: str = '') -> dict[str, torch.Tensor]:

@@ -53,6 +53,15 @@ def count_to_prune(rate: float, remaining: int) -> int:
     return round(rate * remaining)
 
 
+def _check_finite(weights: Mapping[str, torch.Tensor], ticket: Ticket) -> None:
+    """Magnitudes rank only finite weights: an infinite one would be kept as 'most important'."""
+    for name in ticket.masks:
+        w = weights[name].detach()
+        if not bool(torch.isfinite(w).all()):
+            kind = 'NaN' if bool(torch.isnan(w).any()) else 'infinite values'
+            raise ValueError(f'layer {name!r}: weights contain {kind}, cannot rank them for pruning')
+
+
 def _check_cover(weights: Mapping[str, torch.Tensor], ticket: Ticket) -> None:
     for name, mask in ticket.masks.items():
         if name not in weights:
@@ -211,6 +220,7 @@ def global_magnitude(weights, ticket, rate, generator=None):
     """The IMP step of the paper: smallest magnitudes across all layers."""
     rate = check_rate(rate)
     _check_cover(weights, ticket)
+    _check_finite(weights, ticket)
     kept = ticket.kept
     masks = _prune_smallest(ticket.masks, _Magnitude(weights), count_to_prune(rate, kept), kept)
     return _next(ticket, masks, 'global_magnitude', rate)
@@ -221,6 +231,7 @@ def layerwise_magnitude(weights, ticket, rate, generator=None):
     """Smallest magnitudes, the same fraction from each layer."""
     rate = check_rate(rate)
     _check_cover(weights, ticket)
+    _check_finite(weights, ticket)
     score = _Magnitude(weights)
     masks = {}
     for name, mask in ticket.masks.items():

@@ -6,8 +6,8 @@ from typing import Sequence
 import torch
 from mmengine.hooks import Hook
 
-from ..core import (Ticket, TicketMasks, attach_ticket, detach_ticket, load_ticket, ticket_from_bytes,
-                    ticket_to_bytes)
+from ..core import (Ticket, TicketMasks, attach_ticket, check_ticket_fits, detach_ticket, load_ticket,
+                    ticket_from_bytes, ticket_to_bytes)
 from ..registry import HOOKS
 from .runner_access import ema_models, optimizers, unwrap
 
@@ -151,3 +151,6 @@ class MaskApplyHook(Hook):
         if CHECKPOINT_KEY in checkpoint and (runner._resume or self.ticket is None):
             data = checkpoint[CHECKPOINT_KEY].numpy().tobytes()
             self.ticket = ticket_from_bytes(data, path=f'checkpoint entry {CHECKPOINT_KEY!r}')
+            # now, before mmengine loads the optimizer state of another model and fails inside it
+            check_ticket_fits(unwrap(runner.model), self.ticket, self.prefixes, self.dense,
+                              what=f'the ticket of the checkpoint loaded (entry {CHECKPOINT_KEY!r})')
