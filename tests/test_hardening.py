@@ -345,3 +345,13 @@ def test_several_optimizers_keep_every_pruned_weight_and_its_momentum_at_zero(da
     for name, p, m in masks.pairs(runner.model):
         buf = opt.state[p]['momentum_buffer']
         assert int((buf[m == 0] != 0).sum()) == 0 and int((buf[m == 1] != 0).sum()) > 0, name
+
+
+def test_a_metric_no_evaluator_reports_is_refused_before_training(data, tmp_path):
+    cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
+    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, rounds=1, metric='nope')]
+    runner = Runner.from_cfg(Config(cfg))
+    with pytest.raises(IMPConfigError, match=r"metric 'nope' cannot come from the validation evaluator, whose "
+                                             r"metrics report 'accuracy/...'"):
+        runner.train()
+    assert runner.iter == 0

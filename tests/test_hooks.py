@@ -1,6 +1,5 @@
 """IMPHook, RewindHook and MaskApplyHook in real mmengine runs on tiny generated data."""
 import json
-import os
 import subprocess
 import sys
 

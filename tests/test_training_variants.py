@@ -2,7 +2,6 @@
 gradient accumulation, clipping, EMA, MoCo's key encoder, ZeroRedundancyOptimizer under DDP,
 and mmengine's ``compile=True``; real Runners on tiny generated data."""
 import json
-import os
 import subprocess
 import sys
 

@@ -40,10 +40,9 @@ BUFFER_SUFFIX = '_ltcv_mask'  # weight -> weight_ltcv_mask
 # later step from resurrecting them.
 _ELEMENTWISE_STATE = ('momentum_buffer', 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq')
 
-_FSDP_ADVICE = ('FSDP shards parameters (FSDP1 also flattens them), so per-parameter masks cannot follow '
-                'them; train tickets with '
-                'DDP (mmengine\'s default MMDistributedDataParallel), and shard the optimizer state with '
-                'ZeroRedundancyOptimizer if memory is short')
+_FSDP_ADVICE = ("FSDP shards parameters (FSDP1 also flattens them), so per-parameter masks cannot follow "
+                "them; train tickets with DDP (mmengine's default MMDistributedDataParallel), and shard the "
+                "optimizer state with ZeroRedundancyOptimizer if memory is short")
 
 
 class TicketBindingError(ValueError):

@@ -148,6 +148,7 @@ class IMPHook(Hook):
         if self.rewinder.rewind_at == ROUND_END:
             self.rewinder.rewind_at = self.interval
         self._check_schedulers(runner, unit)
+        self._check_metric_name(runner)
         if self.rewinder.rewind_at > self.interval:
             raise IMPConfigError(
                 f'IMPHook: the rewind point ({self.rewinder.rewind_at} {unit}) is later than the first '
@@ -205,6 +206,22 @@ class IMPHook(Hook):
                     f'IMP: {type(sched).__name__} spans [{sched.begin}, {sched.end}) {unit} but restarts '
                     f'every round of {self.interval} {unit}: it will stop or never start within a '
                     f'round. Schedulers should describe one round.')
+
+    def _check_metric_name(self, runner) -> None:
+        """Refuse before training a ``metric`` that none of the evaluator's metrics can report.
+
+        Evaluators name their results only when they run; but every result
+        key of a metric with a prefix starts with ``prefix/``, so a name
+        under none of the prefixes can never appear.
+        """
+        loop = runner.val_loop if self.metric is not None else None
+        metrics = getattr(getattr(loop, 'evaluator', None), 'metrics', None) or []
+        prefixes = [getattr(m, 'prefix', None) for m in metrics]
+        if prefixes and all(prefixes) and self.metric.split('/')[0] not in prefixes:
+            raise IMPConfigError(
+                f'IMPHook: metric {self.metric!r} cannot come from the validation evaluator, whose metrics '
+                f'report {", ".join(repr(p + "/...") for p in prefixes)} only: name one of those keys '
+                f'(as the log prints them after a validation, e.g. {prefixes[0] + "/top1"!r})')
 
     def _set_run_length(self, runner, total: int) -> None:
         loop = runner.train_loop

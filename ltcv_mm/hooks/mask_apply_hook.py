@@ -16,9 +16,9 @@ CHECKPOINT_KEY = 'ltcv_ticket'
 # Optimizers whose update of a weight is exactly zero when its gradient, its
 # value and its state are zero (SGD with momentum / Nesterov / weight decay,
 # Adam, AdamW's decoupled decay, RMSprop, Adagrad, LARS). With gradients
-# masked at the end of backward, pruned weights then stay exactly zero by themselves,
-# and no weight pass is needed. ZeroRedundancyOptimizer is judged by the
-# optimizer it shards.
+# masked at the end of backward, pruned weights then stay exactly zero by
+# themselves, and no weight pass is needed. ZeroRedundancyOptimizer is judged
+# by the optimizer it shards.
 ZERO_PRESERVING = ('SGD', 'Adam', 'AdamW', 'RMSprop', 'Adagrad', 'LARS')
 
 
@@ -38,12 +38,12 @@ class MaskApplyHook(Hook):
     at the end of every backward pass, after DDP's averaging and before AMP's
     unscale, gradient clipping and the optimizer step, so momentum and Adam
     moments of pruned weights stay zero and LARS sees the sparse network's
-    norms, as with torch.nn.utils.prune. Pruned weights are zeroed when the ticket is set,
-    after every load, before validation and test, in every saved state dict,
-    and after every step for optimizers not known to keep them at zero; the
-    checkpoint also carries the ticket so that ``resume`` restores it. It runs
-    before EMAHook (priority ABOVE_NORMAL), so averages only ever see masked
-    weights.
+    norms, as with torch.nn.utils.prune. Pruned weights are zeroed when the
+    ticket is set, after every load, before validation and test, in every
+    saved state dict, and after every step for optimizers not known to keep
+    them at zero; the checkpoint also carries the ticket so that ``resume``
+    restores it. It runs before EMAHook (priority ABOVE_NORMAL), so averages
+    only ever see masked weights.
 
     Args:
         ticket: a ticket file to fine-tune with; None keeps the model dense
