@@ -11,6 +11,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
+from ltcv_mm.compat.cpu_distributed import leave_gloo_group
 
 
 def parse_args():
@@ -40,6 +41,7 @@ def main():
     cfg.load_from = args.checkpoint
     runner = Runner.from_cfg(cfg)
     runner.test()
+    leave_gloo_group()
 
 
 if __name__ == '__main__':

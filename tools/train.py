@@ -12,6 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401  (registers the ltcv scope and the compat fixes)
+from ltcv_mm.compat.cpu_distributed import leave_gloo_group
 
 
 def parse_args():
@@ -49,6 +50,7 @@ def main():
         cfg.resume, cfg.load_from = True, args.resume
     runner = Runner.from_cfg(cfg)
     runner.train()
+    leave_gloo_group()
 
 
 if __name__ == '__main__':
