@@ -9,12 +9,16 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
+from helpers import ROOT, checkout_env, run_tool
 from ltcv_mm.core import Ticket, TicketBindingError, attach_ticket, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.hooks import IMPConfigError
 from probes import NaNMetric  # noqa: F401  (registers the metric)
 from tiny_data import tiny_classifier_cfg, write_image_folder
 
 IMP_HOOKS = [dict(type='ltcv.MaskApplyHook'), dict(type='ltcv.RewindHook', mode='pt')]
+
+
+NARROW = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))  # the tiny classifier's backbone
 
 
 def _ticket(model, **kw) -> Ticket:
@@ -46,10 +50,15 @@ def data(tmp_path_factory):
     return write_image_folder(tmp_path_factory.mktemp('imgs') / 'data')
 
 
-def test_a_deeper_model_in_a_runner_fails_before_training(data, tmp_path):
-    narrow = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+@pytest.fixture(scope='module')
+def r50_narrow(tmp_path_factory):
+    """A ticket of the tiny classifier's narrow ResNet-50, as a file named r50.safetensors."""
     from mmpretrain.models.backbones import ResNet
-    path = save_ticket(_ticket(ResNet(**narrow)), tmp_path / 'r50.safetensors')
+    return save_ticket(_ticket(ResNet(**NARROW)), tmp_path_factory.mktemp('t') / 'r50.safetensors')
+
+
+def test_a_deeper_model_in_a_runner_fails_before_training(data, r50_narrow, tmp_path):
+    path = r50_narrow
     cfg = tiny_classifier_cfg(tmp_path / 'work', data)
     cfg['model']['backbone']['depth'] = 101
     cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook', ticket=str(path))]
@@ -57,7 +66,7 @@ def test_a_deeper_model_in_a_runner_fails_before_training(data, tmp_path):
     with pytest.raises(TicketBindingError, match=r'r50.safetensors.*resnet50-w8.*resnet101-w8'):
         runner.train()
     assert runner.iter == 0
-    cfg['model']['backbone'] = dict(type='ltcv.SparseBackbone', wraps='ResNet', ticket=str(path), **narrow,)
+    cfg['model']['backbone'] = dict(type='ltcv.SparseBackbone', wraps='ResNet', ticket=str(path), **NARROW)
     cfg['model']['backbone']['depth'] = 101
     with pytest.raises(TicketBindingError, match='the ticket is for resnet50-w8'):
         Runner.from_cfg(Config(cfg))
@@ -143,7 +152,6 @@ def test_sparse_backbone_seed_of_the_wrong_kind_is_named(tmp_path):
      'the dense round 0 has no train loss'),
 ])
 def test_analyze_imp_names_a_malformed_summary(tmp_path, content, message):
-    from helpers import run_tool
     (tmp_path / 'imp_summary.json').write_text(content)
     proc = run_tool('tools/analyze_imp.py', str(tmp_path), check=False)
     assert proc.returncode == 1 and message in proc.stderr and 'imp_summary.json' in proc.stderr, proc.stderr
@@ -151,7 +159,6 @@ def test_analyze_imp_names_a_malformed_summary(tmp_path, content, message):
 
 
 def test_analyze_imp_reads_missing_rounds_and_refuses_a_nan_tolerance(tmp_path):
-    from helpers import run_tool
     records = [dict(round=k, sparsity=1 - 0.8 ** k, metric_name='acc', metrics={'acc': v}, ticket=None)
                for k, v in enumerate([70.0, None, 69.9])]
     (tmp_path / 'imp_summary.json').write_text(json.dumps({'records': records}))
@@ -162,7 +169,6 @@ def test_analyze_imp_reads_missing_rounds_and_refuses_a_nan_tolerance(tmp_path):
 
 
 def test_overlap_of_different_architectures_names_the_file_before_printing(tmp_path):
-    from helpers import run_tool
     a = save_ticket(_ticket(torchvision.models.resnet18()), tmp_path / 'r18.safetensors')
     b = save_ticket(_ticket(torchvision.models.resnet50()), tmp_path / 'r50.safetensors')
     proc = run_tool('tools/ticket.py', 'overlap', str(a), str(b), check=False)
@@ -180,7 +186,6 @@ def r18_file(tmp_path_factory):
 
 
 def _tool(*args, **kw):
-    from helpers import run_tool
     return run_tool('tools/ticket.py', *map(str, args), **kw)
 
 
@@ -203,7 +208,6 @@ def test_useless_and_unrankable_tickets_are_reported(r18_file, tmp_path):
 
 def test_provenance_of_converted_checkpoints_and_random_like(r18_file, tmp_path):
     import layouts
-    from helpers import run_tool
     torch.save(layouts.moco_official_ckpt(), tmp_path / 'moco.pth.tar')
     run_tool('tools/convert_pretrained.py', str(tmp_path / 'moco.pth.tar'), str(tmp_path / 'moco_r50.pth'))
     _tool('prune', tmp_path / 'moco_r50.pth', '-o', tmp_path / 'm.safetensors')
@@ -234,7 +238,6 @@ def test_writes_name_the_target_follow_links_and_clean_up_after_killed_writers(t
     import subprocess
     import sys
 
-    from helpers import ROOT, checkout_env
     from ltcv_mm.core import atomic_write_bytes
     target = tmp_path / 'real.bin'
     target.write_bytes(b'old')
@@ -267,7 +270,6 @@ def test_killed_prune_leaves_the_target_valid_and_no_temporary_behind(r18_file, 
     import sys
     import time
 
-    from helpers import ROOT, checkout_env
     out = tmp_path / 't.safetensors'
     for delay in (0.6, 0.9, 1.2, 1.5, 1.8, 2.1):
         proc = subprocess.Popen([sys.executable, str(ROOT / 'tools/ticket.py'), 'prune', str(r18_file), '--rounds',
@@ -282,10 +284,8 @@ def test_killed_prune_leaves_the_target_valid_and_no_temporary_behind(r18_file, 
     assert load_ticket(out).kept > 0 and not list(tmp_path.glob('.*.tmp'))
 
 
-def test_resuming_under_a_deeper_model_fails_with_the_plugins_message(data, tmp_path):
-    narrow = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
-    from mmpretrain.models.backbones import ResNet
-    path = save_ticket(_ticket(ResNet(**narrow)), tmp_path / 'r50.safetensors')
+def test_resuming_under_a_deeper_model_fails_with_the_plugins_message(data, r50_narrow, tmp_path):
+    path = r50_narrow
     cfg = tiny_classifier_cfg(tmp_path / 'work', data)
     cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook', ticket=str(path))]
     Runner.from_cfg(Config(cfg)).train()
@@ -298,7 +298,7 @@ def test_resuming_under_a_deeper_model_fails_with_the_plugins_message(data, tmp_
         runner.train()
 
 
-def test_several_optimizers_keep_every_pruned_weight_and_its_momentum_at_zero(data, tmp_path):
+def test_several_optimizers_keep_every_pruned_weight_and_its_momentum_at_zero(data, r50_narrow, tmp_path):
     """An OptimWrapperDict whose backbone optimizer comes second: masking must not follow the first alone."""
     from mmengine.optim import OptimWrapper, OptimWrapperDict
     from mmengine.registry import MODELS as ROOT_MODELS
@@ -329,9 +329,7 @@ def test_several_optimizers_keep_every_pruned_weight_and_its_momentum_at_zero(da
                 getattr(model, part).parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3))
                 for part in ('head', 'backbone')})
 
-    narrow = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
-    from mmpretrain.models.backbones import ResNet
-    path = save_ticket(_ticket(ResNet(**narrow)), tmp_path / 't.safetensors')
+    path = r50_narrow
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=2)
     cfg['model']['type'] = 'HeadThenBackboneClassifier'
     cfg['optim_wrapper'] = dict(constructor='HeadThenBackbone')

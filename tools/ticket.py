@@ -40,10 +40,11 @@ def cmd_prune(args):
         if not args.reference:
             raise ValueError('--strategy random_like needs --reference TICKET')
         reference = load_ticket(args.reference)
-        if reference.shapes != {k: tuple(v.shape) for k, v in weights.items()}:
+        shapes = {k: tuple(v.shape) for k, v in weights.items()}
+        if reference.shapes != shapes:
             raise ValueError(f'{args.reference} is a ticket for {reference.meta.get("arch", "?")}, but '
-                             f'{args.checkpoint} holds a {infer_arch({k: tuple(v.shape) for k, v in weights.items()})}'
-                             f': the random ticket would not describe this checkpoint')
+                             f'{args.checkpoint} holds a {infer_arch(shapes)}: the random ticket would not '
+                             f'describe this checkpoint')
         ticket = random_like(reference, gen)
     else:
         ticket = prune(weights, rate=args.rate, rounds=args.rounds, strategy=args.strategy, generator=gen)

@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from ..core import (Ticket, TicketMasks, attach_ticket, check_ticket_fits, detach_ticket, load_ticket,
                     ticket_from_bytes, ticket_to_bytes)
 from ..registry import HOOKS
-from .runner_access import ema_models, optimizers, unwrap
+from .runner_access import model_copies, optimizers, unwrap
 
 CHECKPOINT_KEY = 'ltcv_ticket'
 
@@ -80,18 +80,14 @@ class MaskApplyHook(Hook):
         self._attach(runner)
         self.apply(runner)
 
-    def _models(self, runner) -> list:
-        """The modules the ticket is attached to: the model and each EMA average."""
-        return [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]
-
     def _attach(self, runner) -> None:
         self._attached = True
         if self.ticket is None:
-            for model in self._models(runner):
+            for model in model_copies(runner):
                 detach_ticket(model)
             return
         what = f'ticket {self.ticket_path}' if self.ticket_path else 'ticket'
-        for i, model in enumerate(self._models(runner)):
+        for i, model in enumerate(model_copies(runner)):
             # No weight pass before each forward: masked gradients keep pruned weights at
             # zero under ZERO_PRESERVING optimizers; for others after_train_iter masks.
             attach_ticket(model, self.ticket, self.prefixes, what=what + (' (EMA model)' if i else ''),
@@ -101,7 +97,7 @@ class MaskApplyHook(Hook):
         """``(module, masks)`` of every module holding the ticket."""
         if self.ticket is None or not self._attached:
             return []
-        return [(m, m.ltcv_masks) for m in self._models(runner)]
+        return [(m, m.ltcv_masks) for m in model_copies(runner)]
 
     def apply(self, runner, with_optimizer: bool = True) -> None:
         for model, masks in self.attached(runner):

@@ -55,7 +55,12 @@ def progress(runner, epochs: bool) -> int:
     return runner.epoch if epochs else runner.iter
 
 
+def model_copies(runner) -> list[nn.Module]:
+    """The model (unwrapped) and the model inside each of mmengine's EMA averages."""
+    return [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]
+
+
 def masked_modules(runner) -> list[tuple[nn.Module, TicketMasks]]:
     """Every module holding a ticket, with its masks: in the model and in each EMA average."""
-    roots = [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]
-    return [(m, attached_masks(m)) for root in roots for m in root.modules() if attached_masks(m) is not None]
+    return [(m, attached_masks(m)) for root in model_copies(runner) for m in root.modules()
+            if attached_masks(m) is not None]
