@@ -1,11 +1,14 @@
 """Side-by-side timing shared by the benchmarks: A/B runs in alternating processes, timed hook work."""
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -45,3 +48,36 @@ def alternate(script: str, kinds: tuple[str, str], repeats: int, args: list[str]
 def median_step(runs: list[dict], warmup: int) -> float:
     """Median of mmengine's per-iteration times over all runs, warm-up iterations dropped."""
     return statistics.median(t for r in runs for t in r['times'][warmup:])
+
+
+def ab_benchmark(script: str, doc: str, kinds: tuple[str, str], make_inputs: Callable, worker: Callable,
+                 **int_options: int) -> tuple[argparse.Namespace, dict[str, list[dict]]] | None:
+    """The command line and the runs of an A/B benchmark.
+
+    Options: ``--repeats``, one ``--NAME`` per int option (``size`` is passed
+    to ``make_inputs``; all of them to the workers), ``--json``. Run as a
+    worker (``--worker KIND``), it prints ``worker(tmp, kind, args)`` as JSON
+    and returns None; otherwise it makes the inputs once, alternates the two
+    kinds and returns ``(args, runs)``.
+    """
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--repeats', type=int, default=3)
+    for name, default in int_options.items():
+        p.add_argument(f'--{name}', type=int, default=default)
+    p.add_argument('--json', help='also write the figures here')
+    p.add_argument('--worker', choices=kinds, help=argparse.SUPPRESS)
+    p.add_argument('--tmp', help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(Path(args.tmp), args.worker, args)))
+        return None
+    passed = [x for name in int_options for x in (f'--{name}', str(getattr(args, name)))]
+    with tempfile.TemporaryDirectory() as tmp:
+        make_inputs(Path(tmp), args.size)
+        runs = alternate(script, kinds, args.repeats, ['--tmp', tmp, *passed])
+    return args, runs
+
+
+def write_figures(args: argparse.Namespace, figures: dict) -> None:
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1))

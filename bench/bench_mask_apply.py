@@ -13,15 +13,12 @@ the forward hook, and any weight masking after the step) against its step
 time: that share is the overhead with the noise taken out. Peak memory
 is the process's maximum RSS.
 """
-import argparse
-import json
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
-from ab_runs import alternate, median_step, time_masking, timed
+from ab_runs import ab_benchmark, median_step, time_masking, timed, write_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +41,8 @@ def make_inputs(tmp: Path, size: int) -> Path:
     return tmp
 
 
-def worker(tmp: Path, with_mask: bool, iters: int, batch: int) -> dict:
+def worker(tmp: Path, kind: str, args) -> dict:
+    with_mask, iters, batch = kind == 'with', args.iters, args.batch
     import resource
 
     import torch
@@ -82,23 +80,11 @@ def worker(tmp: Path, with_mask: bool, iters: int, batch: int) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--iters', type=int, default=14)
-    p.add_argument('--warmup', type=int, default=4)
-    p.add_argument('--batch', type=int, default=16)
-    p.add_argument('--size', type=int, default=64)
-    p.add_argument('--json', help='also write the figures here')
-    p.add_argument('--worker', choices=['with', 'without'], help=argparse.SUPPRESS)
-    p.add_argument('--tmp', help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        print(json.dumps(worker(Path(args.tmp), args.worker == 'with', args.iters, args.batch)))
+    ran = ab_benchmark(__file__, __doc__, ('without', 'with'), make_inputs, worker,
+                       iters=14, warmup=4, batch=16, size=64)
+    if ran is None:
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        make_inputs(Path(tmp), args.size)
-        runs = alternate(__file__, ('without', 'with'), args.repeats,
-                         ['--tmp', tmp, '--iters', str(args.iters), '--batch', str(args.batch)])
+    args, runs = ran
     step = {k: median_step(rs, args.warmup) for k, rs in runs.items()}
     rss = {k: statistics.median(r['maxrss_mb'] for r in rs) for k, rs in runs.items()}
     hook = statistics.median(r['hook_seconds_per_step'] for r in runs['with'])
@@ -115,8 +101,7 @@ def main():
           f'(target <= 2 %)')
     print(f'  peak RSS      without {rss["without"]:.0f} MB   with {rss["with"]:.0f} MB   '
           f'extra {figures["extra_rss_mb"]:.0f} MB (bool masks: {figures["bool_masks_mb"]:.0f} MB)')
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=1))
+    write_figures(args, figures)
 
 
 if __name__ == '__main__':

@@ -12,15 +12,12 @@ times SparseBackbone's own work (the mask before each forward and the
 gradient masks in backward) against its step: that share is the overhead
 with the noise taken out.
 """
-import argparse
-import json
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
-from ab_runs import alternate, median_step, time_masking
+from ab_runs import ab_benchmark, median_step, time_masking, write_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / 'configs/transfer/detection/faster-rcnn_r50-supervised-ticket_fpn_1x_coco.py'
@@ -32,7 +29,7 @@ def make_inputs(tmp: Path, size: int) -> None:
     import torchvision
 
     from ltcv_mm.core import prune, save_ticket, select_prunable
-    from ltcv_mm.demo import digits, formats
+    from demo import digits, formats
     glyphs, labels = digits.load_digits()
     rng = np.random.default_rng(0)
     scenes = [digits.make_scene(glyphs, labels, rng, size=size, digit_size=(size // 4, size // 2)) for _ in range(8)]
@@ -42,14 +39,15 @@ def make_inputs(tmp: Path, size: int) -> None:
     save_ticket(prune(weights, rounds=7), tmp / 'ticket.safetensors', overwrite=True)
 
 
-def worker(tmp: Path, sparse: bool, iters: int, size: int) -> dict:
+def worker(tmp: Path, kind: str, args) -> dict:
+    sparse, iters, size = kind == 'sparse', args.iters, args.size
     import torch
     from mmengine.config import Config
     from mmengine.runner import Runner
 
     import ltcv_mm.core.masking as masking
     from ltcv_mm.models import stock_backbone_cfg
-    from ltcv_mm.demo.tiny import for_cpu, scale_images, set_num_classes, use_local_data
+    from demo.tiny import for_cpu, scale_images, set_num_classes, use_local_data
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     spent = []
     time_masking(masking, spent)
@@ -82,22 +80,11 @@ def worker(tmp: Path, sparse: bool, iters: int, size: int) -> dict:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--iters', type=int, default=8)
-    p.add_argument('--warmup', type=int, default=3)
-    p.add_argument('--size', type=int, default=320, help='short side of the images (stock: 800)')
-    p.add_argument('--json', help='also write the figures here')
-    p.add_argument('--worker', choices=['sparse', 'dense'], help=argparse.SUPPRESS)
-    p.add_argument('--tmp', help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.worker:
-        print(json.dumps(worker(Path(args.tmp), args.worker == 'sparse', args.iters, args.size)))
+    # --size: short side of the images (stock: 800)
+    ran = ab_benchmark(__file__, __doc__, ('dense', 'sparse'), make_inputs, worker, iters=8, warmup=3, size=320)
+    if ran is None:
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        make_inputs(Path(tmp), args.size)
-        runs = alternate(__file__, ('dense', 'sparse'), args.repeats,
-                         ['--tmp', tmp, '--iters', str(args.iters), '--size', str(args.size)])
+    args, runs = ran
     step = {k: median_step(rs, args.warmup) for k, rs in runs.items()}
     hook = statistics.median(r['hook_seconds_per_step'] for r in runs['sparse'])
     figures = {'step_seconds_dense': step['dense'], 'step_seconds_sparse': step['sparse'],
@@ -109,8 +96,7 @@ def main():
           f'difference {figures["difference"]:+.2%}')
     print(f'  SparseBackbone   {hook * 1000:.1f} ms of its own work per step = '
           f'{figures["hook_share_of_step"]:.2%} of the step (target <= 2 %)')
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=1))
+    write_figures(args, figures)
 
 
 if __name__ == '__main__':

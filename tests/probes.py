@@ -138,7 +138,7 @@ class RankNoiseHook(Hook):
     """Makes rank 1's backbone weights differ from rank 0's just before each pruning (IMPHook prunes in
     its before_train_epoch, after this hook): only rank 0's decision, broadcast, gives equal masks."""
 
-    priority = 'ABOVE_NORMAL'
+    priority = 'HIGH'
 
     def before_train_epoch(self, runner) -> None:
         import torch

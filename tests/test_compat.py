@@ -42,12 +42,12 @@ def test_collate_fn_inherited_from_mmpretrain_builds(tmp_path):
     from mmengine.runner import Runner
 
     from helpers import ROOT
-    from tiny_data import write_image_folder
+    from demo.tiny_runs import write_colour_folder
     cfg = Config.fromfile(str(ROOT / 'configs/pretrain/imp_simclr_r50_in1k.py'))
     loader = cfg.train_dataloader
     assert loader.collate_fn.get('_scope_') == 'mmpretrain'  # what mmengine does to inherited dicts
     loader.update(batch_size=2, num_workers=0, persistent_workers=False)
-    loader.dataset = dict(type='CustomDataset', data_root=str(write_image_folder(tmp_path)), with_label=False,
+    loader.dataset = dict(type='CustomDataset', data_root=str(write_colour_folder(tmp_path)), with_label=False,
                           pipeline=loader.dataset.pipeline)
     init_default_scope('mmpretrain')
     batch = next(iter(Runner.build_dataloader(loader.to_dict())))

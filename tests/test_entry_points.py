@@ -9,18 +9,18 @@ from mmengine.config import Config
 
 from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, run_tool
 from ltcv_mm.core import prune, save_ticket, select_prunable
-from tiny_data import tiny_classifier_cfg, write_image_folder
+from demo.tiny_runs import NARROW_R50, tiny_classifier_cfg, write_colour_folder
 
-NARROW = dict(type='mmpretrain.ResNet', depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+NARROW = dict(type='mmpretrain.ResNet', **NARROW_R50)
 
 
 @pytest.fixture(scope='module')
 def sparse_cfg(tmp_path_factory):
     from mmpretrain.models.backbones import ResNet
     root = tmp_path_factory.mktemp('entry')
-    write_image_folder(root / 'data')
+    write_colour_folder(root / 'data')
     torch.manual_seed(0)
-    ticket = save_ticket(prune(select_prunable(dict(ResNet(**{k: v for k, v in NARROW.items() if k != 'type'})
+    ticket = save_ticket(prune(select_prunable(dict(ResNet(**NARROW_R50)
                                                     .named_parameters())), rounds=3), root / 't.safetensors')
     cfg = tiny_classifier_cfg(root / 'unused', root / 'data', max_epochs=1)
     cfg.pop('work_dir')

@@ -13,12 +13,7 @@ from helpers import ROOT, checkout_env, run_tool
 from ltcv_mm.core import Ticket, TicketBindingError, attach_ticket, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.hooks import IMPConfigError
 from probes import NaNMetric  # noqa: F401  (registers the metric)
-from tiny_data import tiny_classifier_cfg, write_image_folder
-
-IMP_HOOKS = [dict(type='ltcv.MaskApplyHook'), dict(type='ltcv.RewindHook', mode='pt')]
-
-
-NARROW = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))  # the tiny classifier's backbone
+from demo.tiny_runs import NARROW_R50 as NARROW, tiny_classifier_cfg, write_colour_folder
 
 
 def _ticket(model, **kw) -> Ticket:
@@ -47,7 +42,7 @@ def test_layers_left_dense_must_be_named():
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    return write_image_folder(tmp_path_factory.mktemp('imgs') / 'data')
+    return write_colour_folder(tmp_path_factory.mktemp('imgs') / 'data')
 
 
 @pytest.fixture(scope='module')
@@ -74,7 +69,7 @@ def test_a_deeper_model_in_a_runner_fails_before_training(data, r50_narrow, tmp_
 
 def test_imp_with_include_patterns_leaves_the_other_layers_dense(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, rounds=1, include=['layer4.*'])]
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', interval=1, rounds=1, include=['layer4.*'])]
     runner = Runner.from_cfg(Config(cfg))
     runner.train()
     ticket = load_ticket(tmp_path / 'work/tickets/ticket_round01.safetensors')
@@ -85,7 +80,7 @@ def test_imp_with_include_patterns_leaves_the_other_layers_dense(data, tmp_path)
 def test_a_nan_metric_is_recorded_as_missing_and_the_run_goes_on(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
     cfg['val_evaluator'] = dict(type='NaNMetric')
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, rounds=2)]
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', interval=1, rounds=2)]
     runner = Runner.from_cfg(Config(cfg))
     runner.train()
     assert runner.epoch == 3
@@ -101,7 +96,7 @@ def test_a_nan_metric_is_recorded_as_missing_and_the_run_goes_on(data, tmp_path)
 
 def test_an_unreachable_target_sparsity_is_refused_with_the_reachable_one(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data)
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', target_sparsity=0.99999, rate=0.1)]
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', target_sparsity=0.99999, rate=0.1)]
     runner = Runner.from_cfg(Config(cfg))
 
     def hung(*_):
@@ -124,6 +119,9 @@ def test_an_unreachable_target_sparsity_is_refused_with_the_reachable_one(data, 
     (dict(interval='2'), r"interval must be a whole number, got '2'"),
     (dict(target_sparsity='0.5'), r"target_sparsity must be a number, got '0.5' \(str\)"),
     (dict(rounds=2, rate='0.2'), r"rate must be a number, got '0.2' \(str\)"),
+    (dict(rounds=2, rewind='pt_trns'), r"IMPHook: rewind: unknown mode 'pt_trns'"),
+    (dict(rounds=2, rewind='lt', rewind_at=-1), r'IMPHook: rewind_at must be a whole number >= 0, got -1'),
+    (dict(rounds=2, strategy='magnitude'), r"IMPHook: unknown pruning strategy 'magnitude'"),
 ])
 def test_imp_arguments_of_the_wrong_kind_are_named(kwargs, message):
     from ltcv_mm.hooks import IMPHook
@@ -347,7 +345,7 @@ def test_several_optimizers_keep_every_pruned_weight_and_its_momentum_at_zero(da
 
 def test_a_metric_no_evaluator_reports_is_refused_before_training(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, rounds=1, metric='nope')]
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', interval=1, rounds=1, metric='nope')]
     runner = Runner.from_cfg(Config(cfg))
     with pytest.raises(IMPConfigError, match=r"metric 'nope' cannot come from the validation evaluator, whose "
                                              r"metrics report 'accuracy/...'"):

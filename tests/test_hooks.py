@@ -1,4 +1,4 @@
-"""IMPHook, RewindHook and MaskApplyHook in real mmengine runs on tiny generated data."""
+"""IMPHook and MaskApplyHook in real mmengine runs on tiny generated data."""
 import json
 import subprocess
 import sys
@@ -15,14 +15,12 @@ from ltcv_mm.core.strategies import count_to_prune
 from ltcv_mm.hooks import IMPConfigError, MaskApplyHook
 from ltcv_mm.hooks.runner_access import find_hook
 from probes import RoundProbe
-from tiny_data import tiny_classifier_cfg, tiny_selfsup_cfg, write_image_folder
-
-IMP_HOOKS = [dict(type='ltcv.MaskApplyHook'), dict(type='ltcv.RewindHook', mode='pt')]
+from demo.tiny_runs import tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
 
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    return write_image_folder(tmp_path_factory.mktemp('imgs') / 'data')
+    return write_colour_folder(tmp_path_factory.mktemp('imgs') / 'data')
 
 
 def expected_kept(total, rounds, rate=0.2):
@@ -47,7 +45,7 @@ def test_supervised_epoch_based_imp(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=2)
     cfg['param_scheduler'] = [dict(type='MultiStepLR', by_epoch=True, milestones=[1], gamma=0.1)]
     cfg['optim_wrapper'] = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-3))
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', rounds=2, source='supervised'),
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', rounds=2, source='supervised'),
                                        dict(type='RoundProbe')]
     runner = _run(cfg)
     probe = find_hook(runner, RoundProbe)
@@ -111,7 +109,7 @@ def test_iteration_based_imp_validates_at_round_ends(data, tmp_path):
     cfg['default_hooks'] = dict(checkpoint=dict(type='CheckpointHook', interval=3, by_epoch=False),
                                 logger=dict(type='LoggerHook', interval=1))
     # target_sparsity 0.3 needs two rounds of 20 % (0.20, then 0.36)
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', target_sparsity=0.3),
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', target_sparsity=0.3),
                                        dict(type='RoundProbe', by_epoch=False)]
     runner = _run(cfg)
     probe = find_hook(runner, RoundProbe)
@@ -129,7 +127,7 @@ def test_iteration_based_imp_validates_at_round_ends(data, tmp_path):
 @pytest.mark.parametrize('algorithm', ['SimCLR', 'MoCo'])
 def test_self_supervised_imp(data, tmp_path, algorithm):
     cfg = tiny_selfsup_cfg(tmp_path / 'work', data, algorithm)
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, rounds=2, source=algorithm.lower()),
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', interval=1, rounds=2, source=algorithm.lower()),
                                        dict(type='RoundProbe')]
     runner = _run(cfg)
     probe = find_hook(runner, RoundProbe)
@@ -157,17 +155,28 @@ def _bad(cfg_update, hooks, data, tmp_path):
 
 
 @pytest.mark.parametrize('hooks, message', [
-    (IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, include=['layer9.*'])], 'no prunable parameter matched'),
-    (IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=5)], r'interval \(5 epochs\) is longer than the run \(4 epochs\)'),
-    ([dict(type='ltcv.MaskApplyHook'), dict(type='ltcv.RewindHook', mode='rewind_lt', rewind_at=3),
-      dict(type='ltcv.IMPHook', interval=2)], r'rewind point \(3 epochs\) is later than the first pruning'),
-    ([dict(type='ltcv.IMPHook', interval=2)], 'IMPHook needs MaskApplyHook and RewindHook'),
+    ([dict(type='ltcv.IMPHook', interval=1, include=['layer9.*'])], 'no prunable parameter matched'),
+    ([dict(type='ltcv.IMPHook', interval=5)], r'interval \(5 epochs\) is longer than the run \(4 epochs\)'),
+    ([dict(type='ltcv.IMPHook', interval=2, rewind='rewind_lt', rewind_at=3)],
+     r'rewind point \(rewind_at=3\) is later than the first pruning \(after 2\)'),
+    ([dict(type='ltcv.MaskApplyHook'), dict(type='ltcv.IMPHook', interval=2)],
+     r"IMPHook enforces the ticket of its run itself: remove MaskApplyHook from custom_hooks"),
 ])
 def test_bad_configuration_fails_before_training(data, tmp_path, hooks, message):
     runner = _bad({}, hooks, data, tmp_path)
     with pytest.raises(IMPConfigError, match=message):
         runner.train()
     assert runner.iter == 0 and not list((tmp_path / 'work').glob('*.pth'))
+
+
+def test_old_three_hook_form_names_the_line_to_write(data, tmp_path):
+    """The three hooks of earlier versions: the config fails to build and the message is the fix."""
+    hooks = [dict(type='ltcv.MaskApplyHook'), dict(type='ltcv.RewindHook', mode='rewind_lt', rewind_at=3),
+             dict(type='ltcv.IMPHook', interval=4)]
+    with pytest.raises(IMPConfigError) as err:
+        _bad({}, hooks, data, tmp_path)
+    assert ("by the one hook dict(type='ltcv.IMPHook', ..., rewind='rewind_lt', rewind_at=3)"
+            in str(err.value))
 
 
 def test_ticket_that_does_not_fit_fails_before_training(data, tmp_path):
@@ -217,7 +226,7 @@ def test_killed_run_resumes_to_the_same_tickets(data, tmp_path):
     def cfg_for(work, kill_at=None):
         cfg = tiny_classifier_cfg(work, data, max_epochs=2)
         cfg['param_scheduler'] = [dict(type='MultiStepLR', by_epoch=True, milestones=[1], gamma=0.1)]
-        cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', rounds=2)]
+        cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', rounds=2)]
         if kill_at:
             cfg['custom_hooks'].append(dict(type='KillAtIterHook', at_iter=kill_at))
         return cfg
@@ -241,7 +250,7 @@ def test_killed_run_resumes_to_the_same_tickets(data, tmp_path):
 
 def test_ddp_ranks_hold_identical_masks(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
-    cfg['custom_hooks'] = IMP_HOOKS + [dict(type='ltcv.IMPHook', interval=1, rounds=2),
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', interval=1, rounds=2),
                                        dict(type='MaskDigestHook'), dict(type='RankNoiseHook')]
     path = _write_cfg(cfg, tmp_path / 'ddp.py')
     env = checkout_env(OMP_NUM_THREADS='1')

@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.compat.safe_globals import mmengine_checkpoint_globals
-from tiny_data import tiny_classifier_cfg, write_image_folder
+from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 def test_registries_live_under_the_ltcv_scope():
@@ -26,7 +26,7 @@ def test_registries_live_under_the_ltcv_scope():
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp('resume')
-    write_image_folder(root / 'data')
+    write_colour_folder(root / 'data')
     runner = Runner.from_cfg(Config(tiny_classifier_cfg(root / 'work', root / 'data', max_epochs=1)))
     runner.train()
     return root

@@ -9,16 +9,16 @@ from mmengine.runner import Runner
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import Ticket, TicketBindingError, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.registry import MODELS
-from tiny_data import tiny_classifier_cfg, write_image_folder
+from demo.tiny_runs import NARROW_R50, tiny_classifier_cfg, write_colour_folder
 
-NARROW = dict(type='mmpretrain.ResNet', depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+NARROW = dict(type='mmpretrain.ResNet', **NARROW_R50)
 
 
 @pytest.fixture(scope='module')
 def narrow_ticket(tmp_path_factory):
     from mmpretrain.models.backbones import ResNet
     torch.manual_seed(0)
-    stock = ResNet(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+    stock = ResNet(**NARROW_R50)
     root = tmp_path_factory.mktemp('sb')
     torch.save({'state_dict': stock.state_dict()}, root / 'pretrained.pth')
     path = save_ticket(prune(select_prunable(dict(stock.named_parameters())), rounds=4), root / 't.safetensors')
@@ -67,7 +67,7 @@ def test_reverse_and_random_modes(narrow_ticket):
 
 def test_fine_tuning_in_a_stock_classifier_keeps_the_ticket(narrow_ticket, tmp_path):
     path, pretrained, _ = narrow_ticket
-    write_image_folder(tmp_path / 'data')
+    write_colour_folder(tmp_path / 'data')
     cfg = tiny_classifier_cfg(tmp_path / 'work', tmp_path / 'data', max_epochs=2)
     cfg['custom_imports'] = dict(imports=['ltcv_mm'])
     cfg['model']['backbone'] = dict(type='ltcv.SparseBackbone', ticket=str(path), backbone=dict(
@@ -110,7 +110,7 @@ def test_bad_tickets_are_named(narrow_ticket, tmp_path):
 def test_flat_form_keeps_every_inherited_stock_argument(narrow_ticket):
     """type='ltcv.SparseBackbone' over an inherited stock backbone dict: the stock arguments stay."""
     path, _, _ = narrow_ticket
-    args = {k: v for k, v in NARROW.items() if k != 'type'}
+    args = NARROW_R50
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         flat = MODELS.build(dict(type='ltcv.SparseBackbone', wraps='ResNet', ticket=str(path),
                                  frozen_stages=2, **args))
@@ -138,12 +138,12 @@ def test_stock_backbone_cfg_of_either_form():
 def test_ema_hook_averages_only_the_ticket(narrow_ticket, tmp_path):
     """mmengine's EMAHook copies the model; the averaged backbone keeps the pruned weights at zero."""
     path, pretrained, _ = narrow_ticket
-    write_image_folder(tmp_path / 'data')
+    write_colour_folder(tmp_path / 'data')
     cfg = tiny_classifier_cfg(tmp_path / 'work', tmp_path / 'data', max_epochs=2)
     cfg['custom_imports'] = dict(imports=['ltcv_mm'])
     cfg['custom_hooks'] = [dict(type='EMAHook', momentum=0.5)]
     cfg['model']['backbone'] = dict(type='ltcv.SparseBackbone', ticket=str(path), wraps='ResNet',
-                                    **{k: v for k, v in NARROW.items() if k != 'type'},
+                                    **NARROW_R50,
                                     init_cfg=dict(type='Pretrained', checkpoint=str(pretrained)))
     Runner.from_cfg(Config(cfg)).train()
     ckpt = torch.load(tmp_path / 'work/epoch_2.pth', weights_only=True)

@@ -114,7 +114,7 @@ def test_random_like_copies_per_layer_densities(resnet50_state):
     weights = select_prunable(resnet50_state)
     ticket = prune(weights, rounds=3, strategy='layerwise_magnitude')
     ticket = prune(weights, ticket, rounds=1)  # uneven per-layer densities
-    rnd = random_like(ticket, torch.Generator().manual_seed(0))
+    rnd = random_like(weights, ticket, 0.0, torch.Generator().manual_seed(0))
     assert rnd.layer_density() == ticket.layer_density()
     assert rnd != ticket
 

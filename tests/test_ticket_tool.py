@@ -36,7 +36,8 @@ def test_prune_info_export_import_overlap(pretrained, tmp_path):
     assert load_ticket(back) == ticket
 
     rnd = tmp_path / 'random.safetensors'
-    run_tool(TOOL, 'prune', str(pretrained), '--strategy', 'random_like', '--reference', str(a), '-o', str(rnd))
+    run_tool(TOOL, 'prune', str(pretrained), '--strategy', 'random_like', '--start', str(a), '--rate', '0',
+             '-o', str(rnd))
     assert load_ticket(rnd).layer_density() == ticket.layer_density()
 
     out = run_tool(TOOL, 'overlap', str(a), str(back), str(rnd)).stdout.splitlines()

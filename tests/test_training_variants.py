@@ -15,14 +15,12 @@ from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_che
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.hooks.runner_access import find_hook
 from probes import ZeroProbe
-from tiny_data import tiny_classifier_cfg, tiny_selfsup_cfg, write_image_folder
-
-NARROW = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
+from demo.tiny_runs import NARROW_R50 as NARROW, tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
 
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    return write_image_folder(tmp_path_factory.mktemp('imgs') / 'data', per_class=8)
+    return write_colour_folder(tmp_path_factory.mktemp('imgs') / 'data', per_class=8)
 
 
 @pytest.fixture(scope='module')

@@ -17,8 +17,8 @@ from mmengine.config import Config
 
 from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint, run_tool
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
-from ltcv_mm.demo import digits, formats
-from ltcv_mm.demo.tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
+from demo import digits, formats
+from demo.tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
 
 TRANSFER = ROOT / 'configs/transfer'
 LEAVES = sorted(p for p in TRANSFER.rglob('*.py') if '_base_' not in p.parts)

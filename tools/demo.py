@@ -25,8 +25,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from ltcv_mm.demo.main import Demo, fresh
-from ltcv_mm.demo.settings import PRETRAININGS, TASKS, DemoSettings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo application, demo/, is not installed
+from demo.main import Demo, fresh  # noqa: E402
+from demo.settings import PRETRAININGS, TASKS, DemoSettings  # noqa: E402
 
 
 def main(argv=None):

@@ -8,7 +8,7 @@ status is 1 if any check fails:
   and cast to half precision, masks its own weights and gradients; a deep copy
   masks its own;
 - imp-round-amp: one IMP round of the shipped supervised IMP config
-  (IMPHook + RewindHook + MaskApplyHook) with AmpOptimWrapper;
+  (IMPHook) with AmpOptimWrapper;
 - detection-amp, segmentation-amp: SparseBackbone in the shipped Faster R-CNN
   and DeepLabV3+ transfer configs with AmpOptimWrapper (need mmcv's ops);
 - mask-overhead: training steps of a full ResNet-50 classifier with the stock
@@ -53,7 +53,7 @@ def check(name: str, fn, *args) -> None:
 
 
 def settings(device: str):
-    from ltcv_mm.demo.settings import DemoSettings
+    from demo.settings import DemoSettings
     if device == 'cpu':
         return DemoSettings.smallest()
     # full width, a few dozen iterations per run
@@ -106,7 +106,7 @@ def train(cfg):
 def checkpoints_hold(work: Path, ticket: Path) -> str:
     """Every checkpoint under ``work``: zeros exactly where the ticket prunes."""
     from ltcv_mm.core import load_ticket
-    from ltcv_mm.demo.runs import kept_zeros
+    from demo.runs import kept_zeros
     sparsity = load_ticket(ticket).sparsity
     found = sorted(work.glob('*.pth'))
     if not found:
@@ -127,7 +127,7 @@ class Setup:
         from mmpretrain.models.backbones import ResNet
 
         from ltcv_mm.core import prune, save_ticket, select_prunable
-        from ltcv_mm.demo.main import Demo
+        from demo.main import Demo
         self.work, self.device, self.s = work, device, settings(device)
         self.data = work / 'data'
         Demo(work, self.s, None).stage_data()
@@ -175,7 +175,7 @@ def check_masking(st: Setup) -> str:
 
 def check_imp(st: Setup) -> str:
     from ltcv_mm.core import load_ticket
-    from ltcv_mm.demo import runs
+    from demo import runs
     work = st.work / 'imp'
     cfg = runs.imp_config(st.s, 'supervised', st.data, work, st.pretrained, st.pretrained)
     cfg.load_from = None
@@ -196,7 +196,7 @@ def check_transfer(st: Setup, task: str) -> str:
     except Exception as e:
         raise Skip(f"mmcv's compiled ops are not importable ({type(e).__name__}): build mmcv with its ops for "
                    'this GPU (tools/gpu_check.sh does, within a time limit)')
-    from ltcv_mm.demo import runs
+    from demo import runs
     work = st.work / task
     cfg = runs.transfer_config(st.s, task, 'supervised', st.data, work, st.pretrained, st.ticket, 'ticket')
     # mmcv's CPU nms has no bfloat16 kernel: a detector under CPU autocast fails in its RPN

@@ -9,7 +9,7 @@ VENV=.venv
 PY=${PYTHON:-python3.11}
 STAMP=$VENV/.ltcv_stack_ok
 # Everything that decides the environment; a change to any of it re-runs set-up.
-SPEC="torch===2.13.0 torchvision===0.28.0 mmcv==2.1.0 mmengine==0.10.7 mmpretrain==1.2.0 mmdet==3.3.0 mmsegmentation==1.2.2 $(cat requirements/runtime.txt requirements/tests.txt | tr '\n' ' ') setup.py:$(sha1sum setup.py | cut -c1-12) setup_env:$(sha1sum tools/setup_env.sh | cut -c1-12)"
+SPEC="torch===2.13.0 torchvision===0.28.0 mmcv==2.1.0 mmengine==0.10.7 mmpretrain==1.2.0 mmdet==3.3.0 mmsegmentation==1.2.2 $(cat requirements/runtime.txt requirements/tests.txt requirements/demo.txt | tr '\n' ' ') setup.py:$(sha1sum setup.py | cut -c1-12) setup_env:$(sha1sum tools/setup_env.sh | cut -c1-12)"
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$SPEC" ] && "$VENV/bin/python" -c "import ltcv_mm" 2>/dev/null; then
   exit 0
@@ -36,7 +36,7 @@ if ! "$VENV/bin/python" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2
   pip_install -q --no-build-isolation mmcv==2.1.0
 fi
 pip_install -q mmengine==0.10.7 mmpretrain==1.2.0 mmdet==3.3.0 mmsegmentation==1.2.2 \
-  -r requirements/runtime.txt -r requirements/tests.txt "torch===2.13.0" "torchvision===0.28.0"
+  -r requirements/runtime.txt -r requirements/tests.txt -r requirements/demo.txt "torch===2.13.0" "torchvision===0.28.0"
 pip_install -q --no-deps --no-build-isolation -e .
 "$VENV/bin/python" - <<'PY'
 import torch, torchvision, mmcv, mmcv.ops, mmengine, mmpretrain, mmdet, mmseg, ltcv_mm

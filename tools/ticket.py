@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Make, inspect and exchange lottery tickets.
 
-  prune CHECKPOINT --rounds K [--rate 0.2] [--strategy S] -o OUT
+  prune CHECKPOINT --rounds K [--rate 0.2] [--strategy S] [--start T] -o OUT
                         K pruning steps on fixed pre-trained weights
-                        (one-shot magnitude pruning for K = 1)
+                        (one-shot magnitude pruning for K = 1), from
+                        ticket T if given; the random baseline of T:
+                        --strategy random_like --start T --rate 0
   info TICKET           sparsity overall and per layer
   export TICKET -o OUT.pth
                         the seed code's flat '*.weight_mask' form
@@ -22,8 +24,8 @@ from pathlib import Path
 import torch
 
 from ltcv_mm.core import (STRATEGIES, atomic_torch_save, infer_arch, load_ticket, prune,
-                          random_like, save_ticket, select_prunable, ticket_from_seed,
-                          ticket_to_seed, to_canonical, torch_load_safe)
+                          save_ticket, select_prunable, ticket_from_seed, ticket_to_seed, to_canonical,
+                          torch_load_safe)
 from ltcv_mm.core.names import DEFAULT_EXCLUDE
 
 
@@ -35,23 +37,17 @@ def cmd_prune(args):
     if not weights:
         raise ValueError(f'{args.checkpoint}: no prunable conv weight matches include='
                          f'{args.include} exclude={args.exclude}')
-    gen = torch.Generator().manual_seed(args.seed)
-    if args.strategy == 'random_like':
-        if not args.reference:
-            raise ValueError('--strategy random_like needs --reference TICKET')
-        reference = load_ticket(args.reference)
-        shapes = {k: tuple(v.shape) for k, v in weights.items()}
-        if reference.shapes != shapes:
-            raise ValueError(f'{args.reference} is a ticket for {reference.meta.get("arch", "?")}, but '
-                             f'{args.checkpoint} holds a {infer_arch(shapes)}: the random ticket would not '
-                             f'describe this checkpoint')
-        ticket = random_like(reference, gen)
-    else:
-        ticket = prune(weights, rate=args.rate, rounds=args.rounds, strategy=args.strategy, generator=gen)
+    start = load_ticket(args.start) if args.start else None
+    shapes = {k: tuple(v.shape) for k, v in weights.items()}
+    if start is not None and start.shapes != shapes:
+        raise ValueError(f'{args.start} is a ticket for {start.meta.get("arch", "?")}, but '
+                         f'{args.checkpoint} holds a {infer_arch(shapes)}: the new ticket would not '
+                         f'describe this checkpoint')
     # a file written by tools/convert_pretrained.py names the layout it was converted from
     converted = (ckpt.get('meta') or {}).get('ltcv_source_format') if isinstance(ckpt, dict) else None
-    ticket.meta.update(arch=infer_arch(ticket.shapes), source=args.source or converted or fmt,
-                       pretrained=str(args.checkpoint))
+    ticket = prune(weights, start, rate=args.rate, rounds=args.rounds, strategy=args.strategy,
+                   generator=torch.Generator().manual_seed(args.seed),
+                   meta=dict(source=args.source or converted or fmt, pretrained=str(args.checkpoint)))
     _warn_if_useless(ticket, weights, args.strategy)
     save_ticket(ticket, args.out, overwrite=args.force)
     print(f'wrote {args.out}: {ticket}')
@@ -97,10 +93,7 @@ def cmd_export(args):
 
 def cmd_import(args):
     obj = torch_load_safe(args.seed_file)
-    ticket = ticket_from_seed(obj, where=args.seed_file)
-    ticket.meta.update(arch=infer_arch(ticket.shapes))
-    if args.source:
-        ticket.meta['source'] = args.source
+    ticket = ticket_from_seed(obj, where=args.seed_file, **({'source': args.source} if args.source else {}))
     save_ticket(ticket, args.out, overwrite=args.force)
     print(f'wrote {args.out}: {ticket}')
 
@@ -149,8 +142,10 @@ def parse_args(argv=None):
     q.add_argument('-o', '--out', required=True)
     q.add_argument('--rounds', type=int, default=1)
     q.add_argument('--rate', type=float, default=0.2)
-    q.add_argument('--strategy', default='global_magnitude', choices=sorted(STRATEGIES) + ['random_like'])
-    q.add_argument('--reference', help='ticket whose per-layer densities random_like copies')
+    q.add_argument('--strategy', default='global_magnitude', choices=sorted(STRATEGIES))
+    q.add_argument('--start', '--reference', metavar='TICKET',
+                   help='ticket to prune on from (default: all weights kept); random_like --rate 0 '
+                        'draws a random ticket with its per-layer densities')
     q.add_argument('--seed', type=int, default=0, help='seed of the random strategies')
     q.add_argument('--format', default='auto', help='checkpoint layout (see convert_pretrained.py)')
     q.add_argument('--include', nargs='+', help='canonical-name patterns to prune (default all convs)')

@@ -5,8 +5,4 @@
 # config also sets (train_cfg, param_scheduler) belong in the inheriting
 # config: mmengine refuses a key set by two bases.
 custom_imports = dict(imports=['ltcv_mm'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type='ltcv.MaskApplyHook'),
-    dict(type='ltcv.RewindHook', mode='pt'),
-    dict(type='ltcv.IMPHook', rounds=19, rate=0.2),
-]
+custom_hooks = [dict(type='ltcv.IMPHook', rounds=19, rate=0.2, rewind='pt')]

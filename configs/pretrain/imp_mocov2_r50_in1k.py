@@ -1,6 +1,6 @@
 # MoCo v2 IMP on ResNet-50 (mmpretrain's MoCo): SGD at a fixed lr 3e-4, prune
 # every 10 epochs, 180 epochs, rewind to the pre-trained MoCo v2 weights. The
-# masks are found on the query encoder (backbone.*) and MaskApplyHook applies
+# masks are found on the query encoder (backbone.*) and IMPHook applies
 # the same mask to the momentum encoder (encoder_k.module.0.*).
 _base_ = ['mmpretrain::mocov2/mocov2_resnet50_8xb32-coslr-200e_in1k.py', '../_base_/imp.py']
 
@@ -9,8 +9,4 @@ model = dict(backbone=dict(init_cfg=dict(
 optim_wrapper = dict(optimizer=dict(lr=3e-4))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 train_cfg = dict(max_epochs=10)  # one round
-custom_hooks = [
-    dict(type='ltcv.MaskApplyHook'),
-    dict(type='ltcv.RewindHook', mode='pt'),
-    dict(type='ltcv.IMPHook', rounds=17, rate=0.2, source='mocov2', prefix='backbone.'),
-]
+custom_hooks = [dict(type='ltcv.IMPHook', rounds=17, rate=0.2, source='mocov2', prefix='backbone.', rewind='pt')]

@@ -10,7 +10,5 @@ param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 train_cfg = dict(max_epochs=10)  # one round
 custom_hooks = [
     dict(type='ltcv.SyncBNFallbackHook'),  # the stock SimCLR uses SyncBN; plain BN on CPU-only runs
-    dict(type='ltcv.MaskApplyHook'),
-    dict(type='ltcv.RewindHook', mode='pt'),
-    dict(type='ltcv.IMPHook', rounds=17, rate=0.2, source='simclr'),
+    dict(type='ltcv.IMPHook', rounds=17, rate=0.2, source='simclr', rewind='pt'),
 ]

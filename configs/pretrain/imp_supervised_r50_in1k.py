@@ -9,8 +9,4 @@ model = dict(backbone=dict(init_cfg=dict(
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 train_cfg = dict(max_epochs=10)  # one round
-custom_hooks = [
-    dict(type='ltcv.MaskApplyHook'),
-    dict(type='ltcv.RewindHook', mode='pt'),
-    dict(type='ltcv.IMPHook', rounds=19, rate=0.2, source='supervised'),
-]
+custom_hooks = [dict(type='ltcv.IMPHook', rounds=19, rate=0.2, source='supervised', rewind='pt')]

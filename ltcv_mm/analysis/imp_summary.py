@@ -1,10 +1,51 @@
-"""Reading an IMP run's summary: metric against sparsity, and the sparsest ticket that still matches."""
+"""An IMP run's summary, ``imp_summary.json`` and ``.csv``: written here (IMPHook) and read here
+(tools/analyze_imp.py, the demo): metric against sparsity, and the sparsest ticket that still matches.
+
+The JSON holds the run's settings and one record per finished round:
+``round``, ``sparsity``, ``density``, ``metric_name``, ``metric`` (null when
+NaN or missing), ``metrics`` (every validation metric), ``train_loss`` and
+``ticket`` (the round's ticket file; null for the dense round 0). The CSV is
+the same records, one row each, for spreadsheets.
+"""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
+
+from ..core.atomic import atomic_write_bytes
+
+SUMMARY_JSON = 'imp_summary.json'
+SUMMARY_CSV = 'imp_summary.csv'
+CSV_COLUMNS = ('round', 'sparsity', 'metric_name', 'metric', 'train_loss', 'ticket')
+
+
+def finite(value) -> float | None:
+    """``value`` as a float, or None when it is NaN or infinite (a diverged round, an empty-class mIoU)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def write_summary(folder: str | Path, settings: dict[str, Any], records: Sequence[dict[str, Any]]) -> Path:
+    """Write (atomically) both files of a run: ``settings`` and the ``records`` so far. Returns the JSON path."""
+    folder = Path(folder)
+    summary = {**settings, 'records': list(records)}
+    _records(folder / SUMMARY_JSON, summary)  # what is written can be read back
+    path = atomic_write_bytes(folder / SUMMARY_JSON,
+                              json.dumps(summary, indent=1, allow_nan=False).encode())  # valid JSON, always
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for r in records:
+        writer.writerow([r['round'], f'{r["sparsity"]:.6f}', r['metric_name'] or '',
+                         '' if r['metric'] is None else r['metric'],
+                         '' if r['train_loss'] is None else r['train_loss'], r['ticket'] or ''])
+    atomic_write_bytes(folder / SUMMARY_CSV, buf.getvalue().encode())
+    return path
 
 
 @dataclass
@@ -64,7 +105,7 @@ def _records(path: Path, summary) -> list[dict]:
 def find_summary(work_dir: str | Path) -> Path:
     """imp_summary.json of a run: the file itself, WORK_DIR/tickets/, or WORK_DIR/."""
     p = Path(work_dir)
-    for candidate in (p, p / 'tickets' / 'imp_summary.json', p / 'imp_summary.json'):
+    for candidate in (p, p / 'tickets' / SUMMARY_JSON, p / SUMMARY_JSON):
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f'{work_dir}: no imp_summary.json there or in its tickets/ folder '

@@ -61,7 +61,8 @@ def ticket_from_seed(obj: Any, where: str = '<object>', **meta: Any) -> Ticket:
     prefixes = sorted(by_prefix, key=lambda p: ('encoder_k' in p, len(p)))
     masks = by_prefix[prefixes[0]]
     _check_resnet(masks, where)
-    return Ticket(masks, {'strategy': 'imported', 'imported_from': where, **meta})
+    return Ticket(masks, {'arch': infer_arch({k: tuple(m.shape) for k, m in masks.items()}),
+                          'strategy': 'imported', 'imported_from': where, **meta})
 
 
 def _check_resnet(masks: dict[str, torch.Tensor], where: str) -> None:

@@ -1,6 +1,6 @@
 from .imp_hook import IMPConfigError, IMPHook
 from .mask_apply_hook import MaskApplyHook
-from .rewind_hook import RewindHook
+from .retired import RewindHook
 from .sync_bn_fallback_hook import SyncBNFallbackHook
 
 __all__ = ['IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'SyncBNFallbackHook']

@@ -1,27 +1,21 @@
-"""IMPHook: iterative magnitude pruning inside a stock mmengine train loop."""
+"""IMPHook: one iterative-magnitude-pruning run inside a stock mmengine train loop, owned by one hook."""
 from __future__ import annotations
 
 import copy
-import csv
-import io
-import json
-import math
 import os.path as osp
 from typing import Any, Sequence
 
 import torch
 from mmengine.dist import broadcast_object_list, get_rank, is_main_process
-from mmengine.hooks import Hook
 
-from ..core import (Ticket, get_strategy, infer_arch, save_ticket, select_prunable, ticket_from_bytes,
-                    ticket_to_bytes)
-from ..core.atomic import atomic_write_bytes
+from ..analysis.imp_summary import SUMMARY_JSON, finite, write_summary
+from ..core import Ticket, get_strategy, infer_arch, save_ticket, select_prunable, ticket_from_bytes, ticket_to_bytes
 from ..core.names import DEFAULT_EXCLUDE
+from ..core.rewind import RewindPoint
 from ..core.strategies import check_rate, count_to_prune
 from ..registry import HOOKS
 from .mask_apply_hook import MaskApplyHook
-from .rewind_hook import ROUND_END, RewindHook
-from .runner_access import by_epoch, ema_models, find_hook, progress, unwrap
+from .runner_access import by_epoch, ema_models, progress, schedulers, set_run_length, unwrap
 
 CHECKPOINT_KEY = 'ltcv_imp'
 ROUND_INFO_KEY = 'ltcv_imp_round'
@@ -31,30 +25,39 @@ class IMPConfigError(ValueError):
     """An IMP set-up that cannot work, found before training starts."""
 
 
-def _finite(value) -> float | None:
-    """``value`` as a float, or None when it is NaN or infinite (a diverged round, an empty-class mIoU)."""
-    value = float(value)
-    return value if math.isfinite(value) else None
+def _check_types(**values) -> None:
+    for key, value in values.items():
+        if value is None:
+            continue
+        if key in ('interval', 'rounds', 'seed'):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise IMPConfigError(f'IMPHook: {key} must be a whole number, got {value!r}')
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise IMPConfigError(f'IMPHook: {key} must be a number, got {value!r} ({type(value).__name__})')
 
 
 @HOOKS.register_module()
-class IMPHook(Hook):
+class IMPHook(MaskApplyHook):
     """Iterative magnitude pruning, one round every ``interval`` epochs (or iterations).
 
-    Round 0 trains the model as it starts (dense, or with MaskApplyHook's
-    ticket). At the end of each round the hook takes the round's validation
-    metric, prunes ``rate`` of the remaining weights (rank 0 decides, every
-    rank receives the same masks), saves the new ticket, rewinds the model
-    through RewindHook, hands the ticket to MaskApplyHook, and restarts the
-    optimizer state and every parameter scheduler. After the last round it
-    writes ``imp_summary.json`` and ``imp_summary.csv`` beside the tickets.
+    The hook owns the run: its rounds, its current ticket (which it enforces
+    as MaskApplyHook does, in the model and its EMA copies), its rewind
+    point, the pruning, the ticket files and the summary. Round 0 trains the
+    model as it starts (dense, or under ``ticket``). At the end of each round
+    the hook records the round's validation metric, writes the round's ticket
+    file, prunes ``rate`` of the remaining weights (rank 0 decides, every rank
+    receives the same masks), rewinds the model, restarts the optimizer state
+    and every parameter scheduler, and trains the new ticket. The summary
+    (``imp_summary.json`` / ``.csv``) is rewritten after every round.
 
-    The hook owns the run's length: ``(rounds + 1) * interval``. By default
-    the configured run (``train_cfg.max_epochs`` / ``max_iters``) is one
-    round, so a stock config's schedule and its parameter schedulers (whose
-    ``end`` defaults to that length) replay in every round, as in the paper's
-    downstream IMP. With an explicit ``interval`` and neither ``rounds`` nor
-    ``target_sparsity``, as many rounds are fitted as the configured run holds.
+    The configured run (``train_cfg.max_epochs`` / ``max_iters``) is one
+    round by default, so a stock config's schedule and its parameter
+    schedulers (whose ``end`` defaults to that length) replay in every round,
+    as in the paper's downstream IMP; the hook extends the run to
+    ``(rounds + 1) * interval``. With an explicit ``interval`` and neither
+    ``rounds`` nor ``target_sparsity``, as many rounds are fitted as the
+    configured run holds. Everything the run needs to resume (round, records,
+    rewind point, restart state, ticket) is saved in every checkpoint.
 
     Args:
         interval: epochs (epoch-based loop) or iterations (iteration-based)
@@ -62,71 +65,81 @@ class IMPHook(Hook):
         rounds: pruning steps; the last ticket is trained for one more round.
         target_sparsity: instead of ``rounds``: prune until at least this sparsity.
         rate: fraction of the remaining weights removed per round.
-        strategy: ``global_magnitude`` (the paper), ``layerwise_magnitude``,
-            ``random_global`` or ``random_layerwise``.
+        strategy: a registered strategy (``ltcv_mm.core.STRATEGIES``):
+            ``global_magnitude`` (the paper), ``layerwise_magnitude``,
+            ``random_global``, ``random_layerwise``, ``random_like``.
+        rewind: ``pt``, ``pt_trans``, ``lt`` or ``rewind_lt``
+            (``ltcv_mm.core.rewind.MODES``).
+        rewind_at: epochs or iterations before the rewind point is taken: 0
+            (the start), up to ``interval``, or ``'round_end'`` (the end of
+            the dense round 0, as the seed code's downstream ``pt``).
         include, exclude: canonical-name patterns of the prunable convs
-            (default: every conv but the stem).
+            (default: every conv but the stem); the others stay dense.
         prefix: which copy of the backbone decides the masks (default the
             first ResNet in the model, ``backbone.``); the masks then apply to
-            every copy (MaskApplyHook).
+            every copy.
         metric: key of the validation metric to record (default: the first).
         save_dir: where tickets and the summary go (default ``work_dir/tickets``).
         source: the pre-training recorded in the tickets (``supervised``, ``simclr``, ...).
         seed: seed of the random strategies (plus the round index).
+        ticket, prefixes, mask_after_step: as MaskApplyHook (``ticket``: the
+            starting ticket of round 0).
     """
 
-    priority = 'NORMAL'
-
     def __init__(self, interval: int | None = None, rounds: int | None = None, target_sparsity: float | None = None,
-                 rate: float = 0.2, strategy: str = 'global_magnitude',
-                 include: Sequence[str] = ('*',), exclude: Sequence[str] = DEFAULT_EXCLUDE,
+                 rate: float = 0.2, strategy: str = 'global_magnitude', rewind: str = 'pt',
+                 rewind_at: int | str = 0, include: Sequence[str] = ('*',), exclude: Sequence[str] = DEFAULT_EXCLUDE,
                  prefix: str | None = None, metric: str | None = None, save_dir: str | None = None,
-                 source: str | None = None, seed: int = 0) -> None:
-        for key, value in (('interval', interval), ('rounds', rounds), ('seed', seed)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-                raise IMPConfigError(f'IMPHook: {key} must be a whole number, got {value!r}')
-        for key, value in (('target_sparsity', target_sparsity), ('rate', rate)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise IMPConfigError(f'IMPHook: {key} must be a number, got {value!r} ({type(value).__name__})')
-        if interval is not None and int(interval) < 1:
+                 source: str | None = None, seed: int = 0, ticket: str | None = None,
+                 prefixes: Sequence[str] | None = None, mask_after_step: bool | str = 'auto') -> None:
+        _check_types(interval=interval, rounds=rounds, seed=seed, target_sparsity=target_sparsity, rate=rate)
+        if interval is not None and interval < 1:
             raise IMPConfigError(f'IMPHook: interval must be >= 1, got {interval}')
         if interval is None and rounds is None and target_sparsity is None:
             raise IMPConfigError('IMPHook: set rounds or target_sparsity (each round then lasts the '
                                  'configured run), or an interval')
         if rounds is not None and target_sparsity is not None:
             raise IMPConfigError('IMPHook: give rounds or target_sparsity, not both')
-        if rounds is not None and int(rounds) < 1:
+        if rounds is not None and rounds < 1:
             raise IMPConfigError(f'IMPHook: rounds must be >= 1, got {rounds}')
         if target_sparsity is not None and not 0.0 < target_sparsity < 1.0:
             raise IMPConfigError(f'IMPHook: target_sparsity must be in (0, 1), got {target_sparsity}')
-        self.interval = None if interval is None else int(interval)
-        self.rounds = None if rounds is None else int(rounds)
-        self.target_sparsity = target_sparsity
-        self.rate = check_rate(rate)
+        super().__init__(ticket=ticket, prefixes=prefixes, mask_after_step=mask_after_step)
+        try:
+            self.rate = check_rate(rate)
+            self.step = get_strategy(strategy)
+            self.rewind = RewindPoint(rewind, rewind_at)
+        except (ValueError, KeyError) as e:
+            raise IMPConfigError(f'IMPHook: {e.args[0]}') from None
+        self.interval, self.rounds, self.target_sparsity = interval, rounds, target_sparsity
         self.strategy = strategy
-        self.step = get_strategy(strategy)
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.prefix = prefix
         self.metric = metric
         self.save_dir = save_dir
         self.source = source
         self.seed = seed
-        # run state, saved in checkpoints
+        # run state, saved in checkpoints (the ticket by MaskApplyHook)
         self.round = 0
         self.records: list[dict[str, Any]] = []
         self._restart_state: dict[str, Any] | None = None
         self._last_val: tuple[int, dict] | None = None
 
     # -- set-up, before the first iteration ---------------------------------
-    def before_train(self, runner) -> None:
-        self.masker = find_hook(runner, MaskApplyHook)
-        self.rewinder = find_hook(runner, RewindHook)
-        missing = [n for n, h in (('MaskApplyHook', self.masker), ('RewindHook', self.rewinder)) if h is None]
-        if missing:
+    def before_run(self, runner) -> None:
+        others = [type(h).__name__ for h in runner.hooks if isinstance(h, MaskApplyHook) and h is not self]
+        if others:
             raise IMPConfigError(
-                f'IMPHook needs {" and ".join(missing)} in custom_hooks, e.g. '
-                f"dict(type='ltcv.MaskApplyHook'), dict(type='ltcv.RewindHook', mode='pt') "
-                f"(or inherit configs/_base_/imp.py)")
+                f'IMPHook enforces the ticket of its run itself: remove {" and ".join(others)} from '
+                f"custom_hooks (a ticket to start from goes to IMPHook: dict(type='ltcv.IMPHook', "
+                f"ticket=...)); see the README, 'IMP configs'")
+        # include / exclude leave these layers out of every ticket: enforcing the ticket (also the
+        # one a resumed checkpoint brings, checked when it loads) may leave them dense too
+        weights = self._prunable(runner)
+        self.dense = sorted(set(select_prunable(dict(unwrap(runner.model).named_parameters()),
+                                                prefix=self.prefix)) - set(weights)) or None
+
+    def before_train(self, runner) -> None:
         self.epochs = by_epoch(runner)
         unit = 'epochs' if self.epochs else 'iterations'
         weights = self._prunable(runner)
@@ -135,36 +148,32 @@ class IMPHook(Hook):
                 f'IMPHook: no prunable parameter matched include={list(self.include)} '
                 f'exclude={list(self.exclude)} prefix={self.prefix!r}: the model has no ResNet conv '
                 f'weight under those patterns')
-        left_dense = sorted(set(select_prunable(dict(unwrap(runner.model).named_parameters()),
-                                                prefix=self.prefix)) - set(weights))
-        if left_dense:  # include / exclude leave these layers out of every ticket: MaskApplyHook may too
-            self.masker.dense = sorted(set(self.masker.dense or ()) | set(left_dense))
-        if self.masker.ticket is not None:
-            for name in self.masker.ticket.masks:
+        if self.ticket is not None:
+            for name in self.ticket.masks:
                 if name not in weights:
                     raise IMPConfigError(f'IMPHook: the starting ticket covers {name!r}, which is not '
                                          f'among the prunable parameters')
         total = self._run_length(runner, weights, unit)
-        if self.rewinder.rewind_at == ROUND_END:
-            self.rewinder.rewind_at = self.interval
+        try:
+            self.rewind.resolve(self.interval)
+        except ValueError as e:
+            raise IMPConfigError(f'IMPHook: {e} ({unit})') from None
         self._check_schedulers(runner, unit)
         self._check_metric_name(runner)
-        if self.rewinder.rewind_at > self.interval:
-            raise IMPConfigError(
-                f'IMPHook: the rewind point ({self.rewinder.rewind_at} {unit}) is later than the first '
-                f'pruning (after {self.interval} {unit}); rewind_at must be <= interval')
-        self._set_run_length(runner, total)
+        set_run_length(runner, total)
         self.work_dir = self.save_dir or osp.join(runner.work_dir, 'tickets')
         if self._restart_state is None:  # a fresh run; resumed runs restored it
             self._restart_state = {
                 'optim': copy.deepcopy(runner.optim_wrapper.state_dict()),
-                'schedulers': [copy.deepcopy(s.state_dict()) for s in self._schedulers(runner)]}
+                'schedulers': [copy.deepcopy(s.state_dict()) for s in schedulers(runner)]}
+        super().before_train(runner)  # the ticket now holds in the model and its copies
+        self._capture_if_due(runner, progress(runner, self.epochs))
         runner.message_hub.update_info(ROUND_INFO_KEY, self.round)
         runner.logger.info(
             f'IMP: {self.rounds} pruning rounds of {self.interval} {unit} (run length {total} {unit}), '
             f'rate {self.rate}, strategy {self.strategy}, {len(weights)} prunable layers '
-            f'({sum(w.numel() for w in weights.values()):,} weights), rewind {self.rewinder.mode}'
-            + (f' at {self.rewinder.rewind_at} {unit}' if self.rewinder.rewind_at else '')
+            f'({sum(w.numel() for w in weights.values()):,} weights), rewind {self.rewind.mode}'
+            + (f' at {self.rewind.at} {unit}' if self.rewind.at else '')
             + f'; tickets in {self.work_dir}' + (f'; resuming in round {self.round}' if self.round else ''))
 
     def _prunable(self, runner) -> dict[str, torch.Tensor]:
@@ -176,18 +185,7 @@ class IMPHook(Hook):
         if self.interval is None:
             self.interval = configured
         if self.rounds is None and self.target_sparsity is not None:
-            kept = total = sum(w.numel() for w in weights.values())
-            self.rounds = 0
-            while 1.0 - kept / total < self.target_sparsity:
-                step = count_to_prune(self.rate, kept)
-                if step == 0:  # round(rate * kept) is 0 from here on: pruning stops for good
-                    raise IMPConfigError(
-                        f'IMPHook: target_sparsity {self.target_sparsity} cannot be reached at rate '
-                        f'{self.rate}: once {kept} of the {total:,} weights are left, a round removes '
-                        f'round({self.rate} * {kept}) = 0; the highest reachable sparsity is '
-                        f'{1.0 - kept / total:.6%} (after {self.rounds} rounds)')
-                kept -= step
-                self.rounds += 1
+            self.rounds = self._rounds_to_target(sum(w.numel() for w in weights.values()))
         elif self.rounds is None:
             if self.interval > configured:
                 raise IMPConfigError(f'IMPHook: interval ({self.interval} {unit}) is longer than the run '
@@ -199,8 +197,22 @@ class IMPHook(Hook):
                                      f'{2 * self.interval} {unit}, or set rounds')
         return (self.rounds + 1) * self.interval
 
+    def _rounds_to_target(self, total: int) -> int:
+        kept, rounds = total, 0
+        while 1.0 - kept / total < self.target_sparsity:
+            step = count_to_prune(self.rate, kept)
+            if step == 0:  # round(rate * kept) is 0 from here on: pruning stops for good
+                raise IMPConfigError(
+                    f'IMPHook: target_sparsity {self.target_sparsity} cannot be reached at rate '
+                    f'{self.rate}: once {kept} of the {total:,} weights are left, a round removes '
+                    f'round({self.rate} * {kept}) = 0; the highest reachable sparsity is '
+                    f'{1.0 - kept / total:.6%} (after {rounds} rounds)')
+            kept -= step
+            rounds += 1
+        return rounds
+
     def _check_schedulers(self, runner, unit: str) -> None:
-        for sched in self._schedulers(runner):
+        for sched in schedulers(runner):
             if sched.end < self.interval or sched.begin >= self.interval:
                 runner.logger.warning(
                     f'IMP: {type(sched).__name__} spans [{sched.begin}, {sched.end}) {unit} but restarts '
@@ -223,20 +235,20 @@ class IMPHook(Hook):
                 f'report {", ".join(repr(p + "/...") for p in prefixes)} only: name one of those keys '
                 f'(as the log prints them after a validation, e.g. {prefixes[0] + "/top1"!r})')
 
-    def _set_run_length(self, runner, total: int) -> None:
-        loop = runner.train_loop
-        if self.epochs:
-            loop._max_epochs = total
-            loop._max_iters = total * len(loop.dataloader)
-        else:
-            loop._max_iters = total
+    # -- the rewind point -----------------------------------------------------
+    def _capture_if_due(self, runner, done: int) -> None:
+        if self.rewind.due(done):
+            self.rewind.capture(unwrap(runner.model))
 
-    @staticmethod
-    def _schedulers(runner) -> list:
-        scheds = runner.param_schedulers or []
-        if isinstance(scheds, dict):
-            return [s for group in scheds.values() for s in group]
-        return list(scheds)
+    # The loops count an iteration or epoch as done only after its after_* hooks: hence + 1.
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        super().after_train_iter(runner, batch_idx, data_batch, outputs)  # masks first: capture masked weights
+        if not self.epochs:
+            self._capture_if_due(runner, runner.iter + 1)
+
+    def after_train_epoch(self, runner) -> None:
+        if self.epochs:
+            self._capture_if_due(runner, runner.epoch + 1)
 
     # -- rounds -------------------------------------------------------------
     def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
@@ -255,16 +267,14 @@ class IMPHook(Hook):
         done = progress(runner, self.epochs)
         if done == 0 or done % self.interval or done // self.interval != self.round + 1:
             return
-        self._record_round(runner, done)
+        self._finish_round(runner, done)
         self._prune_and_rewind(runner)
-        self._write_summary(runner)
 
     def after_train(self, runner) -> None:
         done = progress(runner, self.epochs)
         if done == (self.round + 1) * self.interval and len(self.records) == self.round:
-            self._record_round(runner, done)
-        self._write_summary(runner)
-        runner.logger.info(f'IMP: finished, summary in {osp.join(self.work_dir, "imp_summary.json")}')
+            self._finish_round(runner, done)
+        runner.logger.info(f'IMP: finished, summary in {osp.join(self.work_dir, SUMMARY_JSON)}')
 
     def _round_metrics(self, runner, done: int) -> dict:
         """The validation metrics of the round that just ended (validating now if needed)."""
@@ -273,39 +283,54 @@ class IMPHook(Hook):
         if runner.val_loop is None:
             return {}
         metrics = runner.val_loop.run()  # the model is still the one this round trained
+        # ValLoop leaves the model in eval mode; an iteration-based loop set train mode before
+        # this hook, so without this the next iteration would train with frozen BatchNorm.
+        runner.model.train()
         return dict(metrics or {})
 
-    def _record_round(self, runner, done: int) -> None:
+    def _finish_round(self, runner, done: int) -> None:
+        """Record the round that just ended, write its ticket file (complete, once) and the summary."""
         metrics = self._round_metrics(runner, done)
-        ticket = self.masker.ticket
         key = self.metric or (next(iter(metrics)) if metrics else None)
         if key is not None and key not in metrics:
             raise KeyError(f'IMPHook: metric {key!r} not among the validation metrics {sorted(metrics)}')
-        value = _finite(metrics[key]) if key is not None else None
+        value = finite(metrics[key]) if key is not None else None
         if key is not None and value is None:
             runner.logger.warning(f'IMP: round {self.round}: validation metric {key} = {metrics[key]} is not a '
                                   f'finite number; recorded as missing (null), the run goes on')
         loss = runner.message_hub.get_scalar('train/loss') if 'train/loss' in runner.message_hub.log_scalars else None
         record = {
             'round': self.round,
-            'sparsity': ticket.sparsity if ticket is not None else 0.0,
-            'density': ticket.density if ticket is not None else 1.0,
+            'sparsity': self.ticket.sparsity if self.ticket is not None else 0.0,
+            'density': self.ticket.density if self.ticket is not None else 1.0,
             'metric_name': key, 'metric': value,
-            'metrics': {k: _finite(v) for k, v in metrics.items() if isinstance(v, (int, float))},
-            'train_loss': _finite(loss.mean(10)) if loss is not None else None,
+            'metrics': {k: finite(v) for k, v in metrics.items() if isinstance(v, (int, float))},
+            'train_loss': finite(loss.mean(10)) if loss is not None else None,
             'ticket': self._ticket_path(self.round) if self.round else None,
         }
         self.records.append(record)
-        if self.round:  # the finished ticket (and its file) now learns its metric
-            ticket.meta.update(metric=value, metric_name=key)
-            if is_main_process():
-                save_ticket(ticket, record['ticket'], overwrite=True)
+        if is_main_process():
+            if self.round:
+                save_ticket(self._described(self.ticket, record), record['ticket'], overwrite=True)
+            write_summary(self.work_dir, self._settings(), self.records)
         runner.logger.info(f'IMP: round {self.round} done: sparsity {record["sparsity"]:.4%}, '
                            f'{key or "no metric"} = {value}')
         scalars = {'imp/sparsity': record['sparsity'], 'imp/round': float(self.round)}
         if value is not None:
             scalars['imp/metric'] = value
         runner.visualizer.add_scalars(scalars, step=runner.iter)
+
+    def _described(self, ticket: Ticket, record: dict) -> Ticket:
+        """The ticket of a finished round with its provenance: the one place an IMP ticket's metadata is set."""
+        return Ticket(ticket.masks, {
+            'arch': infer_arch(ticket.shapes), 'source': self.source, 'round': record['round'],
+            'rate': self.rate, 'strategy': self.strategy, 'rewind': self.rewind.mode,
+            'metric_name': record['metric_name'], 'metric': record['metric']})
+
+    def _settings(self) -> dict[str, Any]:
+        return {'rate': self.rate, 'strategy': self.strategy, 'interval': self.interval,
+                'by_epoch': self.epochs, 'rounds': self.rounds, 'rewind': self.rewind.mode,
+                'rewind_at': self.rewind.at, 'source': self.source}
 
     def _ticket_path(self, round_idx: int) -> str:
         return osp.join(self.work_dir, f'ticket_round{round_idx:02d}.safetensors')
@@ -314,60 +339,42 @@ class IMPHook(Hook):
         weights = self._prunable(runner)
         payload = [None]
         if get_rank() == 0:  # rank 0 decides, every rank gets the same masks
-            current = self.masker.ticket or Ticket.dense(weights)
+            current = self.ticket or Ticket.dense(weights)
             gen = torch.Generator().manual_seed(self.seed + self.round)
-            ticket = self.step(weights, current, self.rate, gen)
-            payload = [ticket_to_bytes(ticket)]
+            payload = [ticket_to_bytes(self.step(weights, current, self.rate, gen))]
         broadcast_object_list(payload, src=0)
         ticket = ticket_from_bytes(payload[0], path='broadcast ticket')
         self.round += 1
-        ticket.meta.update(round=self.round, rate=self.rate, strategy=self.strategy,
-                           arch=infer_arch(ticket.shapes), source=self.source, metric=None)
-        if is_main_process():
-            save_ticket(ticket, self._ticket_path(self.round), overwrite=True)
-        self.rewinder.rewind(runner)
+        model = unwrap(runner.model)
+        self.rewind.restore(model)
         for ema in ema_models(runner):  # averages restart from the rewound weights
-            ema.module.load_state_dict(unwrap(runner.model).state_dict())
+            ema.module.load_state_dict(model.state_dict())
             if hasattr(ema, 'steps'):
                 ema.steps.zero_()
-        self.masker.set_ticket(runner, ticket)
         runner.optim_wrapper.load_state_dict(copy.deepcopy(self._restart_state['optim']))
-        for sched, state in zip(self._schedulers(runner), self._restart_state['schedulers']):
+        for sched, state in zip(schedulers(runner), self._restart_state['schedulers']):
             sched.load_state_dict(copy.deepcopy(state))
+        self.set_ticket(runner, ticket)  # zeroes the pruned weights and their (restarted) optimizer state
         self._last_val = None
         runner.message_hub.update_info(ROUND_INFO_KEY, self.round)
         runner.logger.info(f'IMP: pruned to sparsity {ticket.sparsity:.4%} (round {self.round} of '
-                           f'{self.rounds}), rewound ({self.rewinder.mode}), optimizer and schedulers '
-                           f'restarted; ticket {self._ticket_path(self.round)}')
-
-    def _write_summary(self, runner) -> None:
-        if not is_main_process():
-            return
-        summary = {'rate': self.rate, 'strategy': self.strategy, 'interval': self.interval,
-                   'by_epoch': self.epochs, 'rounds': self.rounds, 'rewind': self.rewinder.mode,
-                   'source': self.source, 'records': self.records}
-        atomic_write_bytes(osp.join(self.work_dir, 'imp_summary.json'),
-                           json.dumps(summary, indent=1, allow_nan=False).encode())  # valid JSON, always
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(['round', 'sparsity', 'metric_name', 'metric', 'train_loss', 'ticket'])
-        for r in self.records:
-            writer.writerow([r['round'], f'{r["sparsity"]:.6f}', r['metric_name'] or '',
-                             '' if r['metric'] is None else r['metric'],
-                             '' if r['train_loss'] is None else r['train_loss'], r['ticket'] or ''])
-        atomic_write_bytes(osp.join(self.work_dir, 'imp_summary.csv'), buf.getvalue().encode())
+                           f'{self.rounds}), rewound ({self.rewind.mode}), optimizer and schedulers '
+                           f'restarted')
 
     # -- resume -------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        super().before_save_checkpoint(runner, checkpoint)
         checkpoint[CHECKPOINT_KEY] = {'round': self.round, 'rounds': self.rounds,
                                       'records': copy.deepcopy(self.records),
-                                      'restart': self._restart_state}
+                                      'restart': self._restart_state, 'rewind': self.rewind.state_dict()}
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        super().after_load_checkpoint(runner, checkpoint)
         saved = checkpoint.get(CHECKPOINT_KEY)
         if runner._resume and saved is not None:
             self.round = int(saved['round'])
             self.records = list(saved['records'])
             self._restart_state = saved['restart']
+            self.rewind.load_state_dict(saved['rewind'])
             if self.rounds is None:
                 self.rounds = saved['rounds']

@@ -46,8 +46,8 @@ class MaskApplyHook(Hook):
     only ever see masked weights.
 
     Args:
-        ticket: a ticket file to fine-tune with; None keeps the model dense
-            until IMPHook hands over a ticket.
+        ticket: a ticket file to fine-tune with; None adopts the ticket of
+            the checkpoint loaded (``load_from``), if it has one.
         prefixes: restrict binding to these parameter-name prefixes
             (e.g. ``['backbone.']``); by default every copy binds.
         mask_after_step: also multiply the weights by the masks after every
@@ -75,7 +75,7 @@ class MaskApplyHook(Hook):
 
     # -- the ticket ----------------------------------------------------------
     def set_ticket(self, runner, ticket: Ticket | None) -> None:
-        """Adopt ``ticket``, zero its pruned weights and their optimizer state now (IMPHook calls this)."""
+        """Adopt ``ticket``, zero its pruned weights and their optimizer state now (IMPHook's new rounds)."""
         self.ticket = ticket
         self._attach(runner)
         self.apply(runner)

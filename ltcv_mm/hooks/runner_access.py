@@ -55,6 +55,29 @@ def progress(runner, epochs: bool) -> int:
     return runner.epoch if epochs else runner.iter
 
 
+def schedulers(runner) -> list:
+    """Every built parameter scheduler of the runner (a list, or lists per optimizer)."""
+    scheds = runner.param_schedulers or []
+    if isinstance(scheds, dict):
+        return [s for group in scheds.values() for s in group]
+    return list(scheds)
+
+
+def set_run_length(runner, length: int) -> None:
+    """Make the train loop run ``length`` epochs (epoch-based) or iterations (iteration-based) in all.
+
+    mmengine's loops take their length only in their constructor; IMPHook
+    learns the length after they are built (it depends on the model's
+    prunable weights), so it is set here, on the loops' own attributes.
+    """
+    loop = runner.train_loop
+    if by_epoch(runner):
+        loop._max_epochs = length
+        loop._max_iters = length * len(loop.dataloader)
+    else:
+        loop._max_iters = length
+
+
 def model_copies(runner) -> list[nn.Module]:
     """The model (unwrapped) and the model inside each of mmengine's EMA averages."""
     return [unwrap(runner.model)] + [ema.module for ema in ema_models(runner)]

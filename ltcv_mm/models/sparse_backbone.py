@@ -20,7 +20,8 @@ def ticket_for_mode(ticket: Ticket, mode: str, seed: int = 0) -> Ticket:
     if mode == 'reverse':
         return ticket.reverse()
     if mode == 'random':
-        return random_like(ticket, torch.Generator().manual_seed(seed))
+        # random_like reads the ticket's shapes only: its masks stand in for the weights
+        return random_like(ticket.masks, ticket, 0.0, torch.Generator().manual_seed(seed))
     raise ValueError(f'SparseBackbone: unknown mode {mode!r}; choose one of {MODES}')
 
 

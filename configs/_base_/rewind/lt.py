@@ -1,11 +1,7 @@
 # Downstream IMP, 'lt' (the original lottery tickets): random initialisation,
 # rewound to it after every pruning.
 custom_imports = dict(imports=['ltcv_mm'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type='ltcv.MaskApplyHook'),
-    dict(type='ltcv.RewindHook', mode='lt'),
-    dict(type='ltcv.IMPHook', rounds=18, rate=0.2),
-]
+custom_hooks = [dict(type='ltcv.IMPHook', rounds=18, rate=0.2, rewind='lt')]
 # The stock ResNet initialisation; leaves use it instead of the pre-trained
 # weights: model = dict(backbone=dict(init_cfg={{_base_.random_init}})).
 random_init = [

@@ -1,11 +1,7 @@
 # Downstream IMP, 'rewind_lt': random initialisation, rewound to the weights
 # after 9 epochs of the first round (the seed code's --rewind_epoch default).
 custom_imports = dict(imports=['ltcv_mm'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type='ltcv.MaskApplyHook'),
-    dict(type='ltcv.RewindHook', mode='rewind_lt', rewind_at=9),
-    dict(type='ltcv.IMPHook', rounds=18, rate=0.2),
-]
+custom_hooks = [dict(type='ltcv.IMPHook', rounds=18, rate=0.2, rewind='rewind_lt', rewind_at=9)]
 # The stock ResNet initialisation; leaves use it instead of the pre-trained
 # weights: model = dict(backbone=dict(init_cfg={{_base_.random_init}})).
 random_init = [

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from mmengine.config import Config
 
-from ..core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
-from ..models.sparse_backbone import stock_backbone_cfg
+from ltcv_mm.core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
+from ltcv_mm.models.sparse_backbone import stock_backbone_cfg
 from .settings import DemoSettings
 from .tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
 
-CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 STOCK_PRETRAIN = {
     'supervised': 'mmpretrain::resnet/resnet50_8xb32_in1k.py',
     'simclr': 'mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py',
@@ -232,7 +232,7 @@ def export_backbone(checkpoint: Path, out: Path) -> Path:
 def kept_zeros(checkpoint: Path, ticket: Path, mode: str = 'ticket', seed: int = 0) -> float:
     """Zeros in the checkpoint's backbone where the mode's mask prunes, as a fraction of the
     prunable weights: the ticket's sparsity exactly when the mask held through training."""
-    from ..models.sparse_backbone import ticket_for_mode
+    from ltcv_mm.models.sparse_backbone import ticket_for_mode
     sd = torch_load_safe(str(checkpoint))['state_dict']
     t = ticket_for_mode(load_ticket(ticket), mode, seed)
     zeros = sum(int((sd['backbone.' + n][~m] == 0).sum()) for n, m in t.masks.items())

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ..analysis.imp_summary import read_curve
-from ..analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix
-from ..core import atomic_write_bytes, load_ticket, random_like
+from ltcv_mm.analysis.imp_summary import read_curve
+from ltcv_mm.analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix
+from ltcv_mm.core import atomic_write_bytes, load_ticket, random_like
 from . import runs
 
 # Valid ranges of the reported metrics: CocoMetric's mAP is a fraction, mmseg's mIoU a percentage.
@@ -82,7 +82,8 @@ def write_report(demo) -> Path:
     last = {p: load_ticket(demo.ticket(p, s.imp_rounds)) for p in s.pretrainings}
     layer_sparsity_chart(list(last.values()), [f'{p} round {s.imp_rounds}' for p in last],
                          out / 'layer_sparsity.png')
-    reference = random_like(next(iter(last.values())), torch.Generator().manual_seed(s.seed))
+    first = next(iter(last.values()))
+    reference = random_like(first.masks, first, 0.0, torch.Generator().manual_seed(s.seed))
     names = [*last, 'random (same layers)']
     matrix = overlap_matrix([*last.values(), reference])
     overlap_heatmap(matrix, names, out / 'overlap.png',

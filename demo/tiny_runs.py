@@ -1,22 +1,28 @@
-"""Tiny data sets in the standard on-disk formats, written by the tests themselves."""
+"""Tiny real runs that the tests and benchmarks share: a coloured image folder, and stock
+mmpretrain classifier / SimCLR / MoCo configs around a narrow ResNet-50 (same layer names)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+
+from .formats import write_image_folder
+
+# The tiny runs' backbone: a ResNet-50 at width 8 (mmpretrain.ResNet arguments).
+NARROW_R50 = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))
 
 
-def write_image_folder(root: Path, classes=('a', 'b'), per_class: int = 4, size: int = 32, seed: int = 0) -> Path:
+def write_colour_folder(root: Path, classes=('a', 'b'), per_class: int = 4, size: int = 32, seed: int = 0) -> Path:
     """An mmpretrain CustomDataset folder: root/<class>/<n>.png, classes told apart by colour."""
     rng = np.random.default_rng(seed)
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
+    images, labels = [], []
+    for c in range(len(classes)):
+        for _ in range(per_class):
             img = rng.integers(0, 60, (size, size, 3), dtype=np.uint8)
             img[..., c % 3] += 150
-            Image.fromarray(img).save(root / name / f'{i}.png')
-    return root
+            images.append(img)
+            labels.append(c)
+    return write_image_folder(root, images, labels, classes)
 
 
 def tiny_classifier_cfg(work_dir: Path, data_root: Path, max_epochs: int = 1, num_classes: int = 2) -> dict:
@@ -30,7 +36,7 @@ def tiny_classifier_cfg(work_dir: Path, data_root: Path, max_epochs: int = 1, nu
         experiment_name=f'{work_dir.parent.name}_{work_dir.name}',
         model=dict(type='ImageClassifier',
                    data_preprocessor=dict(num_classes=num_classes, mean=[127.0] * 3, std=[60.0] * 3, to_rgb=True),
-                   backbone=dict(type='ResNet', depth=50, stem_channels=8, base_channels=8, out_indices=(3,)),
+                   backbone=dict(type='ResNet', **NARROW_R50),
                    neck=dict(type='GlobalAveragePooling'),
                    head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=256,
                              loss=dict(type='CrossEntropyLoss'))),
@@ -59,7 +65,7 @@ def tiny_selfsup_cfg(work_dir: Path, data_root: Path, algorithm: str, max_epochs
                   dataset=dict(type='CustomDataset', data_root=str(data_root), with_label=False,
                                pipeline=pipeline),
                   sampler=dict(type='DefaultSampler', shuffle=True))
-    backbone = dict(type='ResNet', depth=50, stem_channels=8, base_channels=8, norm_cfg=dict(type='BN'))
+    backbone = dict(type='ResNet', **NARROW_R50, norm_cfg=dict(type='BN'))
     if algorithm == 'SimCLR':
         model = dict(type='SimCLR', backbone=backbone,
                      neck=dict(type='NonLinearNeck', in_channels=256, hid_channels=32, out_channels=16,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import atomic_write_bytes, load_ticket
+from ltcv_mm.core import atomic_write_bytes, load_ticket
 from . import digits, formats, runs
 from .progress import Progress
 from .settings import DemoSettings

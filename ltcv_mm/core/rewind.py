@@ -1,0 +1,87 @@
+"""The rewind point of an IMP run: which weights every pruned round restarts from, and when they are taken."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+# The paper's rewind types, recorded with the tickets. 'pt' and 'pt_trans'
+# rewind to the pre-trained weights the run starts from (pt_trans: the
+# downstream head as initialised; the seed code's downstream 'pt' rewinds to
+# the end of the dense round 0 instead: at='round_end'), 'lt' to the random
+# initialisation, 'rewind_lt' to the weights after `at` epochs/iterations of
+# the random start.
+MODES = ('pt', 'pt_trans', 'lt', 'rewind_lt')
+ROUND_END = 'round_end'
+
+
+class RewindPoint:
+    """A module's whole state (parameters and buffers: BatchNorm statistics, MoCo's momentum
+    encoder and queue), captured once after ``at`` epochs or iterations and restored in place.
+
+    Kept on the CPU; ``state_dict`` / ``load_state_dict`` carry it through checkpoints.
+
+    Args:
+        mode: one of MODES (what the weights are; recorded with the tickets).
+        at: epochs or iterations of training before the capture: 0 (the
+            start), a count up to the first pruning, or ``'round_end'`` (the
+            end of round 0, fixed by ``resolve``). ``rewind_lt`` needs it > 0.
+    """
+
+    def __init__(self, mode: str = 'pt', at: int | str = 0) -> None:
+        if mode not in MODES:
+            raise ValueError(f'rewind: unknown mode {mode!r}; choose one of {MODES}')
+        if isinstance(at, str) and at != ROUND_END:
+            raise ValueError(f"rewind_at must be a count or {ROUND_END!r}, got {at!r}")
+        if not isinstance(at, str) and (isinstance(at, bool) or not isinstance(at, int) or at < 0):
+            raise ValueError(f'rewind_at must be a whole number >= 0, got {at!r}')
+        if mode == 'rewind_lt' and at == 0:
+            raise ValueError("rewind mode 'rewind_lt' needs rewind_at > 0 (epochs or iterations)")
+        self.mode = mode
+        self.at: int | str = at
+        self.snapshot: dict[str, torch.Tensor] | None = None
+
+    def resolve(self, round_length: int) -> int:
+        """Fix ``'round_end'`` to the round length; the point must come no later than the first pruning."""
+        if self.at == ROUND_END:
+            self.at = round_length
+        if self.at > round_length:
+            raise ValueError(f'the rewind point (rewind_at={self.at}) is later than the first pruning '
+                             f'(after {round_length}); rewind_at must be <= the round length')
+        return self.at
+
+    def due(self, done: int) -> bool:
+        """Whether the state after ``done`` epochs / iterations is the one to capture now."""
+        return self.snapshot is None and done == self.at
+
+    @property
+    def captured(self) -> bool:
+        return self.snapshot is not None
+
+    def capture(self, module: nn.Module) -> None:
+        self.snapshot = {k: v.detach().to('cpu', copy=True) for k, v in module.state_dict().items()}
+
+    @torch.no_grad()
+    def restore(self, module: nn.Module) -> None:
+        """Copy the captured state into ``module`` in place (DDP and optimizers keep their tensors)."""
+        if self.snapshot is None:
+            raise RuntimeError('asked to rewind before the rewind point was captured')
+        missing, unexpected = module.load_state_dict(self.snapshot, strict=False)
+        if missing or unexpected:
+            raise RuntimeError(f'the rewind point does not fit the model '
+                               f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
+
+    def state_dict(self) -> dict[str, Any]:
+        return {'mode': self.mode, 'at': self.at, 'snapshot': self.snapshot}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state['mode'] != self.mode:
+            raise ValueError(f'the checkpoint rewinds {state["mode"]!r}, this run {self.mode!r}: '
+                             f'resume with the configuration that made it')
+        self.at = state['at']
+        snapshot = state['snapshot']
+        self.snapshot = None if snapshot is None else {k: v.cpu() for k, v in snapshot.items()}
+
+    def __repr__(self) -> str:
+        return f'RewindPoint({self.mode!r}, at={self.at!r}, captured={self.captured})'
