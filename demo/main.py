@@ -6,6 +6,7 @@ detector and the segmentor), shrunk by DemoSettings, in stock Runners.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -15,11 +16,13 @@ import numpy as np
 
 from ltcv_mm.core import atomic_write_bytes, load_ticket
 from . import digits, formats, runs
+from .probe import backbone_knn
 from .progress import Progress
+from .report import write_report
 from .settings import DemoSettings
 
 # rough seconds of each run at the default settings, for the estimate of the time left
-COST = {'pretrain': 9.0, 'imp': 2.5, 'detection': 12.0, 'segmentation': 8.0}
+COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 13.0, 'segmentation': 7.5}
 
 
 class Demo:
@@ -37,18 +40,35 @@ class Demo:
     def ticket(self, p: str, k: int) -> Path:
         return self.work / 'imp' / p / 'tickets' / f'ticket_round{k:02d}.safetensors'
 
-    def transfer_dir(self, task: str, p: str, mode: str, k: int) -> Path:
-        return self.work / 'transfer' / task / p / ('dense' if mode == 'dense' else f'{mode}_round{k:02d}')
+    def transfer_dir(self, task: str, p: str | None, mode: str, k: int, seed: int) -> Path:
+        """transfer/TASK/scratch/seedS, transfer/TASK/P/dense/seedS, transfer/TASK/P/MODE_roundKK/seedS."""
+        cell = 'scratch' if mode == 'scratch' else f'{p}/dense' if mode == 'dense' else f'{p}/{mode}_round{k:02d}'
+        return self.work / 'transfer' / task / cell / f'seed{seed}'
+
+    def transfer_jobs(self) -> list[tuple[str, str | None, str, int, int]]:
+        """(task, pre-training, mode, round, seed) of every fine-tuning, in the order they run: per
+        task the scratch floor, then per pre-training the dense backbone, the ticket and its random
+        mask at every transferred round, and the reverse ticket at the lowest one; every seed."""
+        s = self.s
+        jobs = []
+        for task in s.tasks:
+            cells = [(None, 'scratch', 0)]
+            for p in s.pretrainings:
+                cells.append((p, 'dense', 0))
+                cells += [(p, m, k) for k in s.transferred_rounds() for m in ('ticket', 'random')]
+                cells.append((p, 'reverse', min(s.transferred_rounds())))
+            jobs += [(task, p, m, k, seed) for p, m, k in cells for seed in s.seed_list()]
+        return jobs
+
+    @staticmethod
+    def job_key(task: str, p: str | None, mode: str, k: int, seed: int) -> str:
+        return f'{task}/{p or "-"}/{mode}{k or ""}/seed{seed}'
 
     def plan(self) -> list[tuple[str, float]]:
         s = self.s
         plan = [(f'pretrain/{p}', COST['pretrain']) for p in s.pretrainings]
         plan += [(f'imp/{p}', COST['imp'] * (s.imp_rounds + 1)) for p in s.pretrainings]  # rounds + dense
-        for task in s.tasks:
-            for p in s.pretrainings:
-                plan.append((f'{task}/{p}/dense', COST[task]))
-                for k in range(1, s.imp_rounds + 1):
-                    plan += [(f'{task}/{p}/ticket{k}', COST[task]), (f'{task}/{p}/random{k}', COST[task])]
+        plan += [(self.job_key(*job), COST[job[0]]) for job in self.transfer_jobs()]
         return plan
 
     # -- stages -------------------------------------------------------------
@@ -58,14 +78,13 @@ class Demo:
         self.stage_data()
         self.timings['data'] = time.time() - t
         progress = Progress(self.plan())
-        for name, stage in (('pretrain', self.stage_pretrain), ('imp', self.stage_imp),
-                            ('transfer', self.stage_transfer)):
+        for name, stage in (('pretrain', self.stage_pretrain), ('probe', self.stage_probe),
+                            ('imp', self.stage_imp), ('transfer', self.stage_transfer)):
             t = time.time()
             stage(progress)
             self.timings[name] = time.time() - t
         t = time.time()
-        from .report import write_report
-        report = write_report(self)
+        report = write_report(self, figures=True)
         self.timings['report'] = time.time() - t
         self.timings['total'] = sum(self.timings.values())
         atomic_write_bytes(self.work / 'timings.json', json.dumps(self.timings, indent=1).encode())
@@ -104,17 +123,15 @@ class Demo:
             chosen = np.concatenate([idx[labels[idx] == c][:per_class] for c in range(10)])
             images = [digits.to_rgb(digits.resize(glyphs[i], s.cls_size), rng) for i in chosen]
             formats.write_imagenet_layout(self.data / 'cls', split, images, labels[chosen], runs.DIGITS)
-        scenes = {}
-        one_class = s.scene_classes == 'digit'
-        for split, n, idx in (('train', s.train_scenes, train), ('val', s.val_scenes, val)):
-            scene_labels = np.zeros_like(labels[idx]) if one_class else labels[idx]
-            scenes[split] = [digits.make_scene(glyphs[idx], scene_labels, rng, size=s.scene_size,
-                                               digit_size=(s.scene_size // 4, s.scene_size * 7 // 16))
-                             for _ in range(n)]
-        classes = runs.scene_classes(s)
-        formats.write_coco(self.data / 'coco', 'train2017', scenes['train'], classes)
-        formats.write_coco(self.data / 'coco', 'val2017', scenes['val'], classes)
-        formats.write_voc_segmentation(self.data / 'VOCdevkit', scenes)
+        scenes = {split: [digits.make_scene(glyphs[idx], labels[idx], rng, size=s.scene_size,
+                                            digit_size=(s.scene_size // 4, s.scene_size * 7 // 16))
+                          for _ in range(n)]
+                  for split, n, idx in (('train', s.train_scenes, train), ('val', s.val_scenes, val))}
+        det, seg = ({split: _as_classes(sc, runs.scene_classes(s, task)) for split, sc in scenes.items()}
+                    for task in ('detection', 'segmentation'))
+        formats.write_coco(self.data / 'coco', 'train2017', det['train'], runs.scene_classes(s, 'detection'))
+        formats.write_coco(self.data / 'coco', 'val2017', det['val'], runs.scene_classes(s, 'detection'))
+        formats.write_voc_segmentation(self.data / 'VOCdevkit', seg)
         atomic_write_bytes(done, json.dumps({'train_scenes': s.train_scenes}).encode())
 
     def stage_pretrain(self, progress: Progress) -> None:
@@ -141,28 +158,49 @@ class Demo:
             last = load_ticket(self.ticket(p, self.s.imp_rounds))
             progress.finish(f'imp/{p}', t, reused, f'round {self.s.imp_rounds} ticket {last.sparsity:.2%} sparse')
 
+    def stage_probe(self, progress: Progress) -> None:
+        """k-NN accuracy on held-out digits of each pre-trained backbone and of a random one (probe.json)."""
+        path = self.work / 'probe.json'
+        if path.is_file():
+            return
+        knn = {p: backbone_knn(self.pretrained(p), self.s.width, self.data, runs.DIGITS, seed=self.s.seed)
+               for p in self.s.pretrainings}
+        knn['random init'] = backbone_knn(None, self.s.width, self.data, runs.DIGITS, seed=self.s.seed)
+        print('    k-NN accuracy on held-out digits: ' + ', '.join(f'{p} {v:.1f} %' for p, v in knn.items()))
+        atomic_write_bytes(path, json.dumps(knn, indent=1).encode())
+
     def stage_transfer(self, progress: Progress) -> None:
         s = self.s
-        for task in s.tasks:
-            for p in s.pretrainings:
-                jobs = [('dense', 0)] + [(m, k) for k in range(1, s.imp_rounds + 1) for m in ('ticket', 'random')]
-                for mode, k in jobs:
-                    key = f'{task}/{p}/' + ('dense' if mode == 'dense' else f'{mode}{k}')
-                    work = self.transfer_dir(task, p, mode, k)
-                    ticket = None if mode == 'dense' else self.ticket(p, k)
-                    sparsity = 0.0 if ticket is None else load_ticket(ticket).sparsity
-                    label = (f'{task}: {p} ' + ('dense backbone' if mode == 'dense' else
-                             f'{"ticket" if mode == "ticket" else "random mask"} of round {k} ({sparsity:.1%} sparse)'))
-                    reused = runs.is_done(work)
-                    t = progress.start(label)
-                    cfg = runs.transfer_config(s, task, p, self.data, work, self.pretrained(p), ticket, mode)
-                    record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k,
-                                  sparsity=sparsity, metric=runs.METRIC[task])
-                    result = runs.run(cfg, work, record)
-                    if ticket is not None and 'checked_sparsity' not in result:
-                        result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, mode, s.seed)
-                        atomic_write_bytes(work / runs.RESULT, json.dumps(result, indent=1).encode())
-                    progress.finish(key, t, reused, f'{runs.METRIC[task]} = {result["metrics"].get(runs.METRIC[task])}')
+        for task, p, mode, k, seed in self.transfer_jobs():
+            work = self.transfer_dir(task, p, mode, k, seed)
+            ticket = self.ticket(p, k) if mode in ('ticket', 'random', 'reverse') else None
+            sparsity = 0.0 if ticket is None else load_ticket(ticket).sparsity
+            if mode == 'reverse':
+                sparsity = 1.0 - sparsity
+            what = {'scratch': 'dense backbone from scratch', 'dense': f'{p} dense backbone',
+                    'ticket': f'{p} ticket', 'random': f'{p} random mask', 'reverse': f'{p} reverse ticket'}[mode]
+            reused = runs.is_done(work)
+            t = progress.start(f'{task}: {what}' + (f' of round {k} ({sparsity:.1%} sparse)' if k else '')
+                               + f', seed {seed}')
+            pretrained = self.pretrained(p) if p else None
+            cfg = runs.transfer_config(s, task, p, self.data, work, pretrained, ticket, mode, seed)
+            record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k, seed=seed,
+                          sparsity=sparsity, metric=runs.METRIC[task])
+            result = runs.run(cfg, work, record)
+            if ticket is not None and 'checked_sparsity' not in result:
+                result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, mode, seed)
+                atomic_write_bytes(work / runs.RESULT, json.dumps(result, indent=1).encode())
+            progress.finish(self.job_key(task, p, mode, k, seed), t, reused,
+                            f'{runs.METRIC[task]} = {result["metrics"].get(runs.METRIC[task])}')
+            if not reused:  # a partial report is readable at any time (figures come at the end)
+                write_report(self, figures=False)
+
+
+def _as_classes(scenes: list, classes: tuple[str, ...]) -> list:
+    """The scenes with every digit labelled 0 when the task has the one class 'digit'."""
+    if len(classes) > 1:
+        return scenes
+    return [dataclasses.replace(sc, labels=[0] * len(sc.labels)) for sc in scenes]
 
 
 def _metrics(result: dict) -> str:
@@ -173,5 +211,5 @@ def fresh(work: Path) -> None:
     """Remove a previous demo run in ``work`` (only what the demo writes there)."""
     for sub in ('data', 'pretrain', 'pretrained', 'imp', 'transfer', 'report'):
         shutil.rmtree(work / sub, ignore_errors=True)
-    for f in ('settings.json', 'timings.json'):
+    for f in ('settings.json', 'timings.json', 'probe.json'):
         (work / f).unlink(missing_ok=True)

@@ -1,13 +1,17 @@
-"""The demo's report: table, metric-vs-sparsity plots, per-layer sparsity, mask overlap.
+"""The demo's report: pre-training quality, IMP, and the transfer table with verdicts, plots, overlap.
 
 Every number comes from a run's result.json (the stock evaluators' metrics),
-from the ticket files, or from the IMP summaries; a metric outside its valid
-range stops the report instead of being printed.
+from probe.json, from the ticket files, or from the IMP summaries; a metric
+outside its valid range stops the report instead of being printed. The
+report is rewritten after every finished fine-tuning (tables only; figures
+at the end), so a partial one is readable while the demo runs; cells still
+to run read '…'.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import torch
@@ -16,9 +20,19 @@ from ltcv_mm.analysis.imp_summary import read_curve
 from ltcv_mm.analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix
 from ltcv_mm.core import atomic_write_bytes, load_ticket, random_like
 from . import runs
+from .verdicts import Cell, against_random, se_of_difference, verdict
 
 # Valid ranges of the reported metrics: CocoMetric's mAP is a fraction, mmseg's mIoU a percentage.
 RANGE = {'coco/bbox_mAP_50': (0.0, 1.0), 'mIoU': (0.0, 100.0)}
+VERDICT_RULES = [
+    'Each cell is the mean ± sample standard deviation of the same fine-tuning over the seeds '
+    '(n runs, seeds listed in the settings). For a ticket T against another cell C, se = sqrt(s_T²/n_T + '
+    's_C²/n_C) is the standard error of the difference of the means.',
+    '*matches dense*: mean(T) ≥ mean(dense) − 2 se (within the noise, or better); otherwise *below dense*.',
+    '*beats random*: mean(T) − mean(random) > 2 se; *below random*: mean(random) − mean(T) > 2 se; '
+    'otherwise *within noise*.',
+    'Pre-training matters where mean(dense) − mean(scratch) > 2 se. Twice the standard error is about a '
+    '95 % band for normal noise; with 3 seeds it is a coarse screen, not a significance test.']
 
 
 def _metric(result: dict, work: Path) -> float:
@@ -33,84 +47,169 @@ def _metric(result: dict, work: Path) -> float:
 
 
 def collect(demo) -> list[dict]:
-    """One row per (task, pre-training, round): dense / ticket / random metric."""
+    """One record per finished fine-tuning: its job, sparsity and the stock evaluator's metric."""
+    out = []
+    for task, p, mode, k, seed in demo.transfer_jobs():
+        work = demo.transfer_dir(task, p, mode, k, seed)
+        if not runs.is_done(work):
+            continue
+        result = runs.read_result(work)
+        if 'checked_sparsity' in result and abs(result['checked_sparsity'] - result['sparsity']) > 1e-9:
+            raise ValueError(f'{work}: the checkpoint holds {result["checked_sparsity"]:.6f} zeros where the '
+                             f'mask prunes, expected {result["sparsity"]:.6f}')
+        out.append(dict(task=task, pretraining=p or '', mode=mode, round=k, seed=seed,
+                        sparsity=result['sparsity'], metric=result['metric'], value=_metric(result, work)))
+    return out
+
+
+def cells(records: list[dict]) -> dict[tuple, Cell]:
+    """(task, pre-training, mode, round) -> the cell of its seeds' values."""
+    grouped: dict[tuple, list[float]] = {}
+    for r in records:
+        grouped.setdefault((r['task'], r['pretraining'], r['mode'], r['round']), []).append(r['value'])
+    return {k: Cell.of(v) for k, v in grouped.items()}
+
+
+def _fmt(cell: Cell | None, scale: float) -> str:
+    if cell is None:
+        return '…'
+    return f'{scale * cell.mean:.2f} ± {scale * cell.std:.2f}' + (f' (n={cell.n})' if cell.n != 3 else '')
+
+
+def transfer_rows(demo, table: dict[tuple, Cell]) -> list[dict]:
+    """The report's transfer rows: per task, pre-training and transferred round, every cell and verdict."""
     s = demo.s
     rows = []
     for task in s.tasks:
+        scratch = table.get((task, '', 'scratch', 0))
         for p in s.pretrainings:
-            dense_dir = demo.transfer_dir(task, p, 'dense', 0)
-            dense = _metric(runs.read_result(dense_dir), dense_dir)
-            for k in range(1, s.imp_rounds + 1):
-                row = dict(task=task, pretraining=p, metric=runs.METRIC[task], round=k, dense=dense)
-                for mode in ('ticket', 'random'):
-                    work = demo.transfer_dir(task, p, mode, k)
-                    result = runs.read_result(work)
-                    row[mode] = _metric(result, work)
-                    row['sparsity'] = result['sparsity']
-                    if abs(result['checked_sparsity'] - result['sparsity']) > 1e-9:
-                        raise ValueError(f'{work}: the checkpoint holds {result["checked_sparsity"]:.6f} zeros '
-                                         f'where the mask prunes, expected {result["sparsity"]:.6f}')
+            dense = table.get((task, p, 'dense', 0))
+            for k in s.transferred_rounds():
+                t, rnd = table.get((task, p, 'ticket', k)), table.get((task, p, 'random', k))
+                rev = table.get((task, p, 'reverse', k)) if k == min(s.transferred_rounds()) else None
+                row = dict(task=task, pretraining=p, round=k, scratch=scratch, dense=dense, ticket=t, random=rnd,
+                           reverse=rev, sparsity=_sparsity(demo, p, k))
+                complete = None not in (t, dense, rnd)
+                row['verdict'] = verdict(t, dense, rnd) if complete else '…'
+                row['reverse_verdict'] = (against_random(t, rev).replace('random', 'reverse')
+                                          if t is not None and rev is not None else '')
                 rows.append(row)
     return rows
 
 
-def write_report(demo) -> Path:
+def _sparsity(demo, p: str, k: int) -> float | None:
+    path = demo.ticket(p, k)
+    return load_ticket(path).sparsity if path.is_file() else None
+
+
+def pretraining_matters(scratch: Cell | None, dense: Cell | None) -> str:
+    if scratch is None or dense is None:
+        return '…'
+    return 'above scratch' if dense.mean - scratch.mean > 2 * se_of_difference(dense, scratch) else 'not above scratch'
+
+
+def write_report(demo, figures: bool = True) -> Path:
     out = demo.work / 'report'
     out.mkdir(parents=True, exist_ok=True)
     s = demo.s
-    rows = collect(demo)
+    records = collect(demo)
+    table = cells(records)
+    rows = transfer_rows(demo, table)
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(['task', 'pretraining', 'metric', 'round', 'sparsity', 'dense', 'ticket', 'random'])
-    for r in rows:
-        w.writerow([r['task'], r['pretraining'], r['metric'], r['round'], f'{r["sparsity"]:.6f}',
-                    f'{r["dense"]:.6f}', f'{r["ticket"]:.6f}', f'{r["random"]:.6f}'])
+    w.writerow(['task', 'pretraining', 'mode', 'round', 'seed', 'sparsity', 'metric', 'value'])
+    for r in records:
+        w.writerow([r['task'], r['pretraining'], r['mode'], r['round'], r['seed'], f'{r["sparsity"]:.6f}',
+                    r['metric'], f'{r["value"]:.6f}'])
     atomic_write_bytes(out / 'results.csv', buf.getvalue().encode())
 
-    figures = {}
-    for task in s.tasks:
-        series, dense = {}, {}
-        for p in s.pretrainings:
-            mine = [r for r in rows if r['task'] == task and r['pretraining'] == p]
-            dense[p] = mine[0]['dense']
-            series[f'{p} ticket'] = [(0.0, dense[p])] + [(100 * r['sparsity'], r['ticket']) for r in mine]
-            series[f'{p} random'] = [(0.0, dense[p])] + [(100 * r['sparsity'], r['random']) for r in mine]
-        figures[task] = metric_curves(series, out / f'metric_vs_sparsity_{task}.png', runs.METRIC[task],
-                                      title=f'{task}: transferred tickets vs random masks', dense=dense)
+    lines = ['# ltcv_mm demo report', '',
+             f'Backbone: ResNet-50 topology at width {s.width} (64 = full), images {s.cls_size} px '
+             f'(classification) and {s.scene_size} px (scenes), digits from scikit-learn; '
+             f'{s.seeds} seeds per fine-tuning ({", ".join(map(str, s.seed_list()))}).', '']
+    lines += _pretraining_section(demo)
+    lines += ['## Transfer', '', 'Metric ×100 for detection (COCO bbox mAP@50), mIoU (%) for segmentation; '
+              'mean ± standard deviation over the seeds.', '',
+              '| task | pre-training | sparsity | scratch | dense | ticket | random | reverse | pre-training '
+              'matters | verdict |', '|---|---|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        scale = 100.0 if r['task'] == 'detection' else 1.0
+        sp = '…' if r['sparsity'] is None else f'{100 * r["sparsity"]:.1f} %'
+        rev = _fmt(r['reverse'], scale) if r['reverse'] is not None or r['round'] == min(
+            s.transferred_rounds()) else ''
+        if r['reverse'] is not None:
+            rev += f' ({100 * (1 - r["sparsity"]):.1f} % sparse: {r["reverse_verdict"]})'
+        lines.append(f'| {r["task"]} | {r["pretraining"]} | {sp} | {_fmt(r["scratch"], scale)} | '
+                     f'{_fmt(r["dense"], scale)} | {_fmt(r["ticket"], scale)} | {_fmt(r["random"], scale)} | {rev} | '
+                     f'{pretraining_matters(r["scratch"], r["dense"])} | {r["verdict"]} |')
+    lines += ['', '### How the verdicts are computed', ''] + [f'- {rule}' for rule in VERDICT_RULES]
+    if figures:
+        lines += _figures(demo, rows, out)
+    report = out / 'report.md'
+    atomic_write_bytes(report, ('\n'.join(lines) + '\n').encode())
+    return report
 
-    last = {p: load_ticket(demo.ticket(p, s.imp_rounds)) for p in s.pretrainings}
-    layer_sparsity_chart(list(last.values()), [f'{p} round {s.imp_rounds}' for p in last],
-                         out / 'layer_sparsity.png')
+
+def _pretraining_section(demo) -> list[str]:
+    s = demo.s
+    lines = ['## Pre-training', '',
+             'Top-1 of the supervised classifier (its stock evaluator, held-out digits) and k-NN accuracy '
+             '(k = 5, cosine, features of the last stage) of every backbone on the held-out digits; chance is '
+             '10 %, and a randomly initialised backbone is the floor of the k-NN column.', '',
+             '| backbone | top-1 (%) | k-NN (%) |', '|---|---|---|']
+    probe_path = demo.work / 'probe.json'
+    knn = json.loads(probe_path.read_text()) if probe_path.is_file() else {}
+    for p in (*s.pretrainings, 'random init'):
+        top1 = ''
+        if p == 'supervised' and runs.is_done(demo.work / 'pretrain' / p):
+            top1 = f'{runs.read_result(demo.work / "pretrain" / p)["metrics"].get("accuracy/top1", float("nan")):.1f}'
+        lines.append(f'| {p} | {top1} | {knn[p]:.1f} |' if p in knn else f'| {p} | {top1} | … |')
+    lines += ['', '## IMP on the pre-training tasks', '',
+              '| pre-training | round | sparsity | value judged |', '|---|---|---|---|']
+    for p in s.pretrainings:
+        try:
+            curve = read_curve(demo.work / 'imp' / p)
+        except (FileNotFoundError, ValueError):
+            lines.append(f'| {p} | … | | |')
+            continue
+        for r, sp, v in zip(curve.rounds, curve.sparsity, curve.values):
+            lines.append(f'| {p} | {r} | {100 * sp:.2f} % | {curve.name} {v:.4f} |')
+    return lines + ['']
+
+
+def _figures(demo, rows: list[dict], out: Path) -> list[str]:
+    s = demo.s
+    lines = ['', '## Figures', '']
+    for task in s.tasks:
+        series, flat = {}, {}
+        scale = 100.0 if task == 'detection' else 1.0
+        for r in (r for r in rows if r['task'] == task and r['dense'] is not None):
+            p, d = r['pretraining'], r['dense']
+            for mode in ('ticket', 'random'):
+                points = series.setdefault(f'{p} {mode}', [(0.0, scale * d.mean, scale * d.std)])
+                if r[mode] is not None:
+                    points.append((100 * r['sparsity'], scale * r[mode].mean, scale * r[mode].std))
+            flat[p] = scale * d.mean
+        scratch = next((r['scratch'] for r in rows if r['task'] == task and r['scratch'] is not None), None)
+        if scratch is not None:
+            flat['scratch'] = scale * scratch.mean
+        path = metric_curves(series, out / f'metric_vs_sparsity_{task}.png',
+                             ('COCO bbox mAP@50 x100' if task == 'detection' else 'mIoU (%)'),
+                             title=f'{task}: transferred tickets vs random masks (mean ± sd over seeds)', dense=flat)
+        lines.append(f'![{task}]({path.name})')
+    k = max(s.transferred_rounds())
+    last = {p: load_ticket(demo.ticket(p, k)) for p in s.pretrainings}
+    layer_sparsity_chart(list(last.values()), [f'{p} round {k}' for p in last], out / 'layer_sparsity.png')
     first = next(iter(last.values()))
     reference = random_like(first.masks, first, 0.0, torch.Generator().manual_seed(s.seed))
     names = [*last, 'random (same layers)']
     matrix = overlap_matrix([*last.values(), reference])
-    overlap_heatmap(matrix, names, out / 'overlap.png',
-                    title=f'IoU of kept weights, round {s.imp_rounds} tickets')
-
-    lines = ['# ltcv_mm demo report', '',
-             f'Backbone: ResNet-50 topology at width {s.width} (64 = full), images {s.cls_size} px '
-             f'(classification) and {s.scene_size} px (scenes), digits from scikit-learn.', '',
-             '## Pre-training IMP', '',
-             '| pre-training | round | sparsity | value judged |', '|---|---|---|---|']
-    for p in s.pretrainings:
-        curve = read_curve(demo.work / 'imp' / p)
-        for r, sp, v in zip(curve.rounds, curve.sparsity, curve.values):
-            lines.append(f'| {p} | {r} | {100 * sp:.2f} % | {curve.name} {v:.4f} |')
-    lines += ['', '## Transfer', '',
-              '| task | pre-training | metric | sparsity | dense | ticket | random |', '|---|---|---|---|---|---|---|']
-    for r in rows:
-        lines.append(f'| {r["task"]} | {r["pretraining"]} | {r["metric"]} | {100 * r["sparsity"]:.2f} % | '
-                     f'{r["dense"]:.4f} | {r["ticket"]:.4f} | {r["random"]:.4f} |')
-    lines += ['', '## Figures', '']
-    for task, path in figures.items():
-        lines.append(f'![{task}]({path.name})')
+    overlap_heatmap(matrix, names, out / 'overlap.png', title=f'IoU of kept weights, round {k} tickets')
     lines += ['![per-layer sparsity](layer_sparsity.png)', '![overlap](overlap.png)', '',
               '## Mask overlap (IoU of kept weights)', '',
               '| | ' + ' | '.join(names) + ' |', '|---' * (len(names) + 1) + '|']
     for n, row in zip(names, matrix):
         lines.append(f'| {n} | ' + ' | '.join(f'{v:.3f}' for v in row) + ' |')
-    report = out / 'report.md'
-    atomic_write_bytes(report, ('\n'.join(lines) + '\n').encode())
-    return report
+    return lines
+

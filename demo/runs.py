@@ -16,7 +16,7 @@ from mmengine.config import Config
 from ltcv_mm.core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
 from ltcv_mm.models.sparse_backbone import stock_backbone_cfg
 from .settings import DemoSettings
-from .tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
+from .tiny import datasets, for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 STOCK_PRETRAIN = {
@@ -27,7 +27,12 @@ STOCK_PRETRAIN = {
 # Learning rates for a few epochs from scratch at the demo's batch size (the
 # stock ones assume batches of 256-4096 and 200 epochs with warm-up). SimCLR's LARS leaves
 # BN parameters to plain SGD, whose scale grows fast at larger rates.
-PRETRAIN_LR = {'supervised': 0.1, 'simclr': 0.05, 'mocov2': 0.03}
+PRETRAIN_LR = {'supervised': 0.1, 'simclr': 0.3, 'mocov2': 0.1}
+# SimCLR at the seed code's 0.5 (k-NN 85 % against 42 % at the stock 0.1 on the demo's digits); MoCo's stock 0.2
+SSL_TEMPERATURE = {'simclr': 0.5, 'mocov2': 0.2}
+# MoCo's key encoder follows the query encoder at 2 % a step (stock 0.1 %, for 200 epochs): in a run of
+# seconds the stock rate leaves the keys at their random initialisation
+MOCO_MOMENTUM = 0.02
 TRANSFER_CONFIG = {
     'detection': 'transfer/detection/faster-rcnn_r50-{}-ticket_fpn_1x_coco.py',
     'segmentation': 'transfer/segmentation/deeplabv3plus_r50-{}-ticket-d8_4xb4-20k_voc12aug-512x512.py',
@@ -39,8 +44,11 @@ KNOWN_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the al
                  'The prefix is not set in metric class')
 
 
-def scene_classes(s: DemoSettings) -> tuple[str, ...]:
-    return DIGITS if s.scene_classes == 'digits' else ('digit',)
+def scene_classes(s: DemoSettings, task: str) -> tuple[str, ...]:
+    kind = s.detection_classes if task == 'detection' else s.segmentation_classes
+    if kind not in ('digit', 'digits'):
+        raise ValueError(f"{task}_classes must be 'digit' or 'digits', got {kind!r}")
+    return DIGITS if kind == 'digits' else ('digit',)
 
 
 def shipped(rel: str) -> Path:
@@ -76,6 +84,28 @@ def _common(cfg: Config, s: DemoSettings, work: Path, size: int) -> Config:
     return cfg
 
 
+def digit_augmentation(loader: dict, crop_min: float) -> None:
+    """The stock ImageNet augmentations, made to fit 32-pixel digits: random crops keep at least
+    ``crop_min`` of the image (ImageNet's 8 % or 20 % leave a stroke), and no flips (a flipped
+    digit is another glyph, or none)."""
+    def fix(pipeline: list) -> list:
+        out = []
+        for t in pipeline:
+            if isinstance(t, (list, tuple)):  # MultiView's view pipelines
+                out.append(fix(t))
+                continue
+            if t.get('type') == 'RandomFlip':
+                continue
+            if t.get('type') == 'RandomResizedCrop':
+                t['crop_ratio_range'] = (crop_min, 1.0)
+            if 'transforms' in t:  # MultiView, RandomApply
+                t['transforms'] = fix(t['transforms'])
+            out.append(t)
+        return out
+    for ds in datasets(loader):
+        ds['pipeline'] = fix(ds['pipeline'])
+
+
 def _digit_classifier(cfg: Config) -> None:
     """The ImageNet classifier config on the ten digit classes (top-1 only: top-5 of 10 says little)."""
     set_num_classes(cfg.model, len(DIGITS))
@@ -83,14 +113,27 @@ def _digit_classifier(cfg: Config) -> None:
     cfg.val_evaluator = cfg.test_evaluator = dict(type='Accuracy', topk=(1,))
 
 
-def pretrain_config(s: DemoSettings, pretraining: str, data: Path, work: Path) -> Config:
-    """Dense pre-training from scratch with the stock mmpretrain config."""
-    cfg = Config.fromfile(stock(STOCK_PRETRAIN[pretraining]))
-    _common(cfg, s, work, s.cls_size)
+def _pretraining_task(cfg: Config, s: DemoSettings, pretraining: str, data: Path) -> None:
+    """What pre-training and IMP on the digits share: data, plain BN, batch, augmentation, the
+    contrastive heads' settings."""
     use_local_data(cfg, str(data / 'cls'), DIGITS)
     if pretraining == 'supervised':
         _digit_classifier(cfg)
     cfg.model.backbone.norm_cfg = dict(type='BN')
+    cfg.train_dataloader.batch_size = s.pretrain_batch
+    digit_augmentation(cfg.train_dataloader, s.crop_min)
+    if pretraining == 'mocov2':  # a queue longer than the data set holds each image's own key several times
+        cfg.model.queue_len = s.moco_queue
+        cfg.model.momentum = MOCO_MOMENTUM
+    if pretraining in SSL_TEMPERATURE:
+        cfg.model.head.temperature = SSL_TEMPERATURE[pretraining]
+
+
+def pretrain_config(s: DemoSettings, pretraining: str, data: Path, work: Path) -> Config:
+    """Dense pre-training from scratch with the stock mmpretrain config."""
+    cfg = Config.fromfile(stock(STOCK_PRETRAIN[pretraining]))
+    _common(cfg, s, work, s.cls_size)
+    _pretraining_task(cfg, s, pretraining, data)
     cfg.optim_wrapper.optimizer.lr = PRETRAIN_LR[pretraining]
     # the digits' dark backgrounds give the stem's BN tiny variances, hence huge stem gradients
     # that blow its weights (and every later feature scale) up within an epoch; clipping keeps
@@ -113,9 +156,8 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
     """
     cfg = Config.fromfile(str(shipped(f'pretrain/imp_{pretraining}_r50_in1k.py')))
     _common(cfg, s, work, s.cls_size)
-    use_local_data(cfg, str(data / 'cls'), DIGITS)
+    _pretraining_task(cfg, s, pretraining, data)
     if pretraining == 'supervised':
-        _digit_classifier(cfg)
         cfg.train_cfg.val_interval = s.round_epochs
         cfg.load_from = str(pretrain_checkpoint)
     cfg.model.backbone.init_cfg.checkpoint = str(pretrained)
@@ -126,19 +168,29 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
     return cfg
 
 
-def transfer_config(s: DemoSettings, task: str, pretraining: str, data: Path, work: Path, pretrained: Path,
-                    ticket: Path | None, mode: str) -> Config:
-    """The shipped transfer config with a ticket (``ticket`` / ``random`` mode) or dense (``ticket`` None)."""
-    cfg = Config.fromfile(str(shipped(TRANSFER_CONFIG[task].format(pretraining))))
+def transfer_config(s: DemoSettings, task: str, pretraining: str | None, data: Path, work: Path,
+                    pretrained: Path | None, ticket: Path | None, mode: str, seed: int) -> Config:
+    """The shipped transfer config: ``scratch`` (dense, random init), ``dense`` (the pre-trained
+    backbone), or ``ticket`` / ``random`` / ``reverse`` (SparseBackbone's modes) under ``ticket``.
+    ``seed`` sets the run's randomness (and the random mask)."""
+    cfg = Config.fromfile(str(shipped(TRANSFER_CONFIG[task].format(pretraining or 'supervised'))))
     backbone = cfg.model.backbone
-    backbone.init_cfg.checkpoint = str(pretrained)
-    if ticket is None:  # the stock backbone, dense
+    if mode == 'scratch':  # the stock backbone at the stock random initialisation
+        cfg.model.backbone = stock_backbone_cfg(backbone)
+        cfg.model.backbone.init_cfg = None
+    elif mode == 'dense':
+        backbone.init_cfg.checkpoint = str(pretrained)
         cfg.model.backbone = stock_backbone_cfg(backbone)
     else:
-        backbone.update(ticket=str(ticket), mode=mode, seed=s.seed)
+        backbone.init_cfg.checkpoint = str(pretrained)
+        backbone.update(ticket=str(ticket), mode=mode, seed=seed)
+    # BatchNorm trains in every mode: statistics of 32-px digit crops do not fit 64-px scenes, and
+    # with the stock frozen BN (norm_eval) the pre-trained detectors scattered by 0.16 mAP@50 over seeds
+    cfg.model.backbone.update(norm_eval=False, frozen_stages=-1)
     _common(cfg, s, work, s.scene_size)
+    cfg.randomness = dict(seed=seed)
     if task == 'detection':
-        classes = scene_classes(s)
+        classes = scene_classes(s, task)
         use_local_data(cfg, str(data / 'coco'), classes)
         set_num_classes(cfg.model, len(classes))
         cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=s.transfer_epochs, val_interval=s.transfer_epochs)
@@ -146,7 +198,7 @@ def transfer_config(s: DemoSettings, task: str, pretraining: str, data: Path, wo
         cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
                                dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=s.transfer_epochs,
                                     T_max=s.transfer_epochs)]
-        cfg.optim_wrapper.optimizer.lr = 0.04
+        cfg.optim_wrapper.optimizer.lr = s.detection_lr
         # a backbone pre-trained for minutes has unruly feature scales: clip as mmdet's RetinaNet does
         cfg.optim_wrapper.clip_grad = dict(max_norm=35, norm_type=2)
         # keep every detection: a briefly trained detector may score all below the stock 0.05,
@@ -156,7 +208,7 @@ def transfer_config(s: DemoSettings, task: str, pretraining: str, data: Path, wo
         from mmseg.datasets import PascalVOCDataset
         # mmseg's VOC reader takes only a subset of the VOC names: background and the first
         # len(classes) names stand for the scene classes (label d + 1 is class d)
-        classes = PascalVOCDataset.METAINFO['classes'][:1 + len(scene_classes(s))]
+        classes = PascalVOCDataset.METAINFO['classes'][:1 + len(scene_classes(s, task))]
         use_local_data(cfg, str(data / 'VOCdevkit/VOC2012'), classes)
         set_num_classes(cfg.model, len(classes))
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=s.seg_iters, val_interval=s.seg_iters)
@@ -164,7 +216,7 @@ def transfer_config(s: DemoSettings, task: str, pretraining: str, data: Path, wo
                                             max_keep_ckpts=1)
         cfg.param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=s.seg_iters,
                                     by_epoch=False)]
-        cfg.optim_wrapper.optimizer.lr = 0.1
+        cfg.optim_wrapper.optimizer.lr = s.segmentation_lr
         cfg.optim_wrapper.clip_grad = dict(max_norm=35, norm_type=2)
     return cfg
 

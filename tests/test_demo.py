@@ -1,4 +1,4 @@
-"""The demo end to end at its smallest settings: killed part-way, resumed, reported, reused."""
+"""The demo end to end in --quick mode: killed part-way, resumed, reported from the runs' own metrics, reused."""
 import csv
 import json
 import os
@@ -9,10 +9,14 @@ import time
 
 import pytest
 
+from demo.verdicts import Cell, verdict
 from helpers import ROOT, checkout_env
 from ltcv_mm.core import load_ticket
 
-DEMO = [sys.executable, str(ROOT / 'tools/demo.py'), '--smallest']
+DEMO = [sys.executable, str(ROOT / 'tools/demo.py'), '--quick']
+PRETRAININGS = ('supervised', 'simclr', 'mocov2')
+TASKS = ('detection', 'segmentation')
+SEEDS = (0, 1)
 
 
 def _demo(work, *extra):
@@ -28,16 +32,23 @@ def demo_run(tmp_path_factory):
     work = tmp_path_factory.mktemp('demo')
     proc = subprocess.Popen([*DEMO, '--work-dir', str(work)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True, env=checkout_env())
-    first = work / 'transfer/detection/supervised/dense/result.json'
+    first = work / 'transfer/detection/scratch/seed0/result.json'
     deadline = time.time() + 900
     while not first.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.5)
     assert proc.poll() is None, f'demo ended before it could be killed:\n{proc.stdout.read()[-3000:]}'
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (work / 'report/report.md').exists()
+    assert not (work / 'report/overlap.png').exists()  # the figures come at the end only
     resumed = _demo(work)
     return work, resumed
+
+
+def _expected_runs():
+    """(task, pre-training, mode, round, seed) of every fine-tuning --quick makes (one IMP round)."""
+    cells = [('', 'scratch', 0)] + [(p, m, 0 if m == 'dense' else 1) for p in PRETRAININGS
+                                    for m in ('dense', 'ticket', 'random', 'reverse')]
+    return {(t, p, m, k, s) for t in TASKS for p, m, k in cells for s in SEEDS}
 
 
 def test_resumed_demo_reuses_what_was_finished(demo_run):
@@ -48,33 +59,51 @@ def test_resumed_demo_reuses_what_was_finished(demo_run):
     assert 'wall time per stage' in out
 
 
-def test_report_holds_real_metrics_in_range(demo_run):
+def test_every_seed_of_every_run_is_reported_with_its_own_metric(demo_run):
     work, _ = demo_run
-    report = work / 'report'
-    for name in ('report.md', 'results.csv', 'metric_vs_sparsity_detection.png',
-                 'metric_vs_sparsity_segmentation.png', 'layer_sparsity.png', 'overlap.png'):
-        assert (report / name).stat().st_size > 1000 or name.endswith('.csv'), name
-    rows = list(csv.DictReader((report / 'results.csv').open()))
-    assert {(r['task'], r['pretraining']) for r in rows} == {
-        (t, p) for t in ('detection', 'segmentation') for p in ('supervised', 'simclr', 'mocov2')}
+    rows = list(csv.DictReader((work / 'report/results.csv').open()))
+    seen = {(r['task'], r['pretraining'], r['mode'], int(r['round']), int(r['seed'])) for r in rows}
+    assert seen == _expected_runs() and len(rows) == len(seen)
     for r in rows:
+        cell = ('scratch' if r['mode'] == 'scratch' else f'{r["pretraining"]}/dense' if r['mode'] == 'dense'
+                else f'{r["pretraining"]}/{r["mode"]}_round01')
+        result = json.loads((work / 'transfer' / r['task'] / cell / f'seed{r["seed"]}/result.json').read_text())
+        # the value is the one the stock evaluator gave that run
+        assert result['metrics'][r['metric']] == pytest.approx(float(r['value']), abs=1e-6)
         hi = 1.0 if r['metric'] == 'coco/bbox_mAP_50' else 100.0
-        for col in ('dense', 'ticket', 'random'):
-            assert 0.0 <= float(r[col]) <= hi, r
-        assert float(r['sparsity']) == pytest.approx(1 - 0.6 ** int(r['round']), abs=1e-4)  # rate 0.4
-        # each number is the one the stock evaluator gave that run
-        mode_dir = work / 'transfer' / r['task'] / r['pretraining'] / f'ticket_round{int(r["round"]):02d}'
-        result = json.loads((mode_dir / 'result.json').read_text())
-        assert result['metrics'][r['metric']] == pytest.approx(float(r['ticket']), abs=1e-6)
-        assert result['checked_sparsity'] == pytest.approx(result['sparsity'], abs=1e-12)
-    text = (report / 'report.md').read_text()
-    assert '| detection | supervised | coco/bbox_mAP_50 | 40.00 % |' in text
-    assert '## Mask overlap (IoU of kept weights)' in text
+        assert 0.0 <= float(r['value']) <= hi
+        expected = {'scratch': 0.0, 'dense': 0.0, 'ticket': 0.4, 'random': 0.4, 'reverse': 0.6}[r['mode']]
+        assert float(r['sparsity']) == pytest.approx(expected, abs=1e-4), r
+        if r['mode'] in ('ticket', 'random', 'reverse'):  # the checkpoint's zeros are the mask's
+            assert result['checked_sparsity'] == pytest.approx(result['sparsity'], abs=1e-12)
+    random_masks = {r['seed']: r['value'] for r in rows if r['mode'] == 'random' and r['task'] == 'segmentation'
+                    and r['pretraining'] == 'supervised'}
+    assert len(random_masks) == 2
+
+
+def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
+    work, _ = demo_run
+    rows = list(csv.DictReader((work / 'report/results.csv').open()))
+    text = (work / 'report/report.md').read_text()
+    assert '### How the verdicts are computed' in text and 'mean(T) − mean(random) > 2 se' in text
+    for task in TASKS:
+        for p in PRETRAININGS:
+            cell = {m: Cell.of([float(r['value']) for r in rows if (r['task'], r['pretraining'], r['mode']) ==
+                                (task, p, m)]) for m in ('dense', 'ticket', 'random')}
+            expected = verdict(cell['ticket'], cell['dense'], cell['random'])
+            line = next(ln for ln in text.splitlines() if ln.startswith(f'| {task} | {p} | 40.0 % |'))
+            assert line.endswith(f'| {expected} |'), line
+    probe = json.loads((work / 'probe.json').read_text())
+    assert set(probe) == {*PRETRAININGS, 'random init'} and all(0.0 <= v <= 100.0 for v in probe.values())
+    assert f'| simclr |  | {probe["simclr"]:.1f} |' in text
+    for name in ('metric_vs_sparsity_detection.png', 'metric_vs_sparsity_segmentation.png', 'layer_sparsity.png',
+                 'overlap.png'):
+        assert (work / 'report' / name).stat().st_size > 1000, name
 
 
 def test_tickets_match_their_rounds(demo_run):
     work, _ = demo_run
-    for p in ('supervised', 'simclr', 'mocov2'):
+    for p in PRETRAININGS:
         summary = json.loads((work / 'imp' / p / 'tickets/imp_summary.json').read_text())
         assert [r['round'] for r in summary['records']] == [0, 1]
         t = load_ticket(work / 'imp' / p / 'tickets/ticket_round01.safetensors')
@@ -87,7 +116,7 @@ def test_second_run_reuses_everything_and_refuses_other_settings(demo_run, tmp_p
     work, _ = demo_run
     before = (work / 'report/results.csv').read_text()
     out = _demo(work)
-    assert 'estimating' in out and out.count('reused') == 1 + 24   # data + every run
+    assert 'estimating' in out and out.count('reused') == 1 + 3 + 3 + len(_expected_runs())  # data + every run
     assert (work / 'report/results.csv').read_text() == before
     other = subprocess.run([*DEMO, '--work-dir', str(work), '--rounds', '2'], capture_output=True, text=True,
                            env=checkout_env())

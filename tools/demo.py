@@ -5,19 +5,25 @@
                classification set, COCO detection scenes (boxes and instance
                masks) and VOC segmentation scenes
   2. pretrain  supervised, SimCLR and MoCo v2 pre-training from scratch
-               (mmpretrain's stock configs)
-  3. imp       IMP on each pre-training task (configs/pretrain, IMPHook), a
+               (mmpretrain's stock configs, augmentations fitted to digits)
+  3. probe     k-NN accuracy of every backbone on held-out digits
+  4. imp       IMP on each pre-training task (configs/pretrain, IMPHook), a
                ticket per round
-  4. transfer  each ticket, the dense backbone and a random mask of the same
-               per-layer sparsity in Faster R-CNN (CocoMetric) and
-               DeepLabV3+ (IoUMetric) (configs/transfer, SparseBackbone)
-  5. report    WORK_DIR/report/: report.md, results.csv, metric-vs-sparsity
-               plots, per-layer sparsity, mask overlap heatmap
+  5. transfer  in Faster R-CNN (CocoMetric) and DeepLabV3+ (IoUMetric)
+               (configs/transfer, SparseBackbone), each over several seeds:
+               the dense backbone from scratch, each dense pre-trained
+               backbone, its last ticket, a random mask of the ticket's
+               per-layer sparsity, and the reverse ticket
+  6. report    WORK_DIR/report/: report.md (tables with mean ± sd and
+               verdicts, rewritten after every run), results.csv (every
+               run), metric-vs-sparsity plots with error bars, per-layer
+               sparsity, mask overlap heatmap
 
 The backbone is ResNet-50 (same layers, so the tickets are ResNet-50
 tickets) at width 8 instead of 64, on small images, so that everything
-finishes in about 10 minutes on 2 CPU cores. A second run reuses what is
-finished (a killed run resumes); --fresh starts over.
+finishes within 15 minutes on 2 CPU cores (--quick: a few minutes, no
+evidence). A second run reuses what is finished (a killed run resumes);
+--fresh starts over.
 """
 import argparse
 import dataclasses
@@ -34,10 +40,12 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--work-dir', default='demo_work', help='where everything goes (default: demo_work)')
     p.add_argument('--fresh', action='store_true', help='discard a previous run in --work-dir')
-    p.add_argument('--smallest', action='store_true', help='the fewest images, epochs and rounds (tests)')
+    p.add_argument('--quick', action='store_true', help='every kind of run on the fewest images and epochs, '
+                   'two seeds: a check that everything works (minutes), not evidence')
     p.add_argument('--full-width', action='store_true', help='ResNet-50 at its real width (64); slow on CPUs')
     p.add_argument('--width', type=int, help='channels of the first stage (default 8)')
     p.add_argument('--rounds', type=int, help='IMP prunings per pre-training (default 3)')
+    p.add_argument('--seeds', type=int, help='runs of every fine-tuning, with seeds 0, 1, ... (default 3)')
     p.add_argument('--round-epochs', type=int, help='epochs per IMP round')
     p.add_argument('--pretrain-epochs', type=int, help='epochs of dense pre-training')
     p.add_argument('--pretrainings', nargs='+', choices=PRETRAININGS, help='default: all three')
@@ -46,14 +54,16 @@ def main(argv=None):
                    '(layout: cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, VOCdevkit/VOC2012/)')
     args = p.parse_args(argv)
 
-    s = DemoSettings.smallest() if args.smallest else DemoSettings()
-    changes = dict(width=64 if args.full_width else args.width, imp_rounds=args.rounds,
+    s = DemoSettings.quick() if args.quick else DemoSettings()
+    changes = dict(width=64 if args.full_width else args.width, imp_rounds=args.rounds, seeds=args.seeds,
                    round_epochs=args.round_epochs, pretrain_epochs=args.pretrain_epochs,
                    pretrainings=tuple(args.pretrainings) if args.pretrainings else None,
                    tasks=tuple(args.tasks) if args.tasks else None)
     s = dataclasses.replace(s, **{k: v for k, v in changes.items() if v is not None})
     if s.imp_rounds < 1:
         sys.exit('error: --rounds must be at least 1')
+    if s.seeds < 1:
+        sys.exit('error: --seeds must be at least 1')
     # deprecation notices of the stack (pkg_resources, mmcv, mmseg) would bury the progress lines
     warnings.filterwarnings('ignore', category=UserWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning)

@@ -55,7 +55,7 @@ def check(name: str, fn, *args) -> None:
 def settings(device: str):
     from demo.settings import DemoSettings
     if device == 'cpu':
-        return DemoSettings.smallest()
+        return DemoSettings.quick()
     # full width, a few dozen iterations per run
     return DemoSettings(width=64, feat=256, cls_size=64, scene_size=256, per_class=40, train_scenes=96,
                         val_scenes=16, imp_rounds=1, round_epochs=1, transfer_epochs=3, seg_iters=36,
@@ -198,7 +198,7 @@ def check_transfer(st: Setup, task: str) -> str:
                    'this GPU (tools/gpu_check.sh does, within a time limit)')
     from demo import runs
     work = st.work / task
-    cfg = runs.transfer_config(st.s, task, 'supervised', st.data, work, st.pretrained, st.ticket, 'ticket')
+    cfg = runs.transfer_config(st.s, task, 'supervised', st.data, work, st.pretrained, st.ticket, 'ticket', 0)
     # mmcv's CPU nms has no bfloat16 kernel: a detector under CPU autocast fails in its RPN
     with_amp = st.device == 'cuda' or task != 'detection'
     if with_amp:

@@ -65,18 +65,22 @@ def layer_sparsity_chart(tickets: Sequence[Ticket], names: Sequence[str], path: 
     return _save(fig, path)
 
 
-def metric_curves(series: dict[str, Sequence[tuple[float, float]]], path: Path, ylabel: str,
+def metric_curves(series: dict[str, Sequence[tuple[float, ...]]], path: Path, ylabel: str,
                   title: str = '', dense: dict[str, float] | None = None) -> Path:
-    """Metric against sparsity (%), one line per series; dense baselines as horizontal lines."""
+    """Metric against sparsity (%), one line per series, points ``(x, y)`` or ``(x, y, error)``
+    (drawn as error bars); dense baselines as horizontal lines."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colours = {}
     for name, points in series.items():
         if not points:
             continue
-        xs, ys = zip(*sorted(points))
+        points = sorted(points)
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        errs = [p[2] if len(p) > 2 else 0.0 for p in points]
         style = '--' if 'random' in name else '-'
         key = name.split(' ')[0]
-        line, = ax.plot(xs, ys, style, marker='o', label=name, color=colours.get(key))
+        line = ax.errorbar(xs, ys, yerr=errs, fmt=style, marker='o', capsize=3, label=name,
+                           color=colours.get(key)).lines[0]
         colours.setdefault(key, line.get_color())
     for name, value in (dense or {}).items():
         ax.axhline(value, linestyle=':', linewidth=1, color=colours.get(name.split(' ')[0], 'grey'),

@@ -1,0 +1,69 @@
+"""How good a pre-trained backbone is on its own: k-NN accuracy of its features on held-out digits.
+
+Features are the globally averaged last-stage outputs of the backbone (eval
+mode, the pre-processing of the demo's classifier), L2-normalised; each
+held-out image takes the majority label of its k nearest training images by
+cosine similarity (ties: the nearest of the tied labels). Chance is 10 %.
+The same measure serves the supervised and the self-supervised backbones.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+MEAN, STD = 127.5, 64.0  # demo.runs._digit_classifier's pre-processing
+
+
+def _images(root: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every image of an image-folder split (root/<class>/*.png) as a float batch, with labels."""
+    xs, ys = [], []
+    for label, name in enumerate(classes):
+        for path in sorted((root / name).glob('*.png')):
+            xs.append(np.asarray(Image.open(path).convert('RGB'), dtype=np.float32))
+            ys.append(label)
+    x = (torch.from_numpy(np.stack(xs)) - MEAN) / STD
+    return x.permute(0, 3, 1, 2).contiguous(), torch.tensor(ys)
+
+
+@torch.no_grad()
+def features(backbone: torch.nn.Module, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    backbone.eval()
+    out = []
+    for i in range(0, len(images), batch):
+        feats = backbone(images[i:i + batch])
+        out.append(torch.nn.functional.normalize(feats[-1].mean(dim=(2, 3)), dim=1))
+    return torch.cat(out)
+
+
+def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
+                 k: int = 5) -> float:
+    """Top-1 accuracy (%) of a k-NN vote over cosine similarity of normalised features."""
+    sims = test @ train.T
+    top = sims.topk(min(k, len(train)), dim=1)
+    votes = torch.zeros(len(test), int(train_labels.max()) + 1)
+    # each neighbour votes once; a tiny bonus for nearness breaks ties toward the nearest label
+    votes.scatter_add_(1, train_labels[top.indices], 1.0 + 1e-3 * top.values)
+    return 100.0 * float((votes.argmax(dim=1) == test_labels).float().mean())
+
+
+def backbone_knn(weights: Path | None, width: int, data: Path, classes: tuple[str, ...], k: int = 5,
+                 seed: int = 0) -> float:
+    """k-NN accuracy on ``data/cls/val`` (neighbours from ``data/cls/train``) of a narrow ResNet-50 with
+    the canonical ``weights`` (a file of tools/convert_pretrained.py's form), or at random init (None)."""
+    from mmpretrain.models import ResNet
+
+    from ltcv_mm.core import torch_load_safe
+    torch.manual_seed(seed)
+    backbone = ResNet(depth=50, stem_channels=width, base_channels=width, out_indices=(3,))
+    if weights is not None:
+        state = torch_load_safe(str(weights))['state_dict']
+        missing, unexpected = backbone.load_state_dict(state, strict=False)
+        if missing or [u for u in unexpected if not u.startswith('fc.')]:
+            raise ValueError(f'{weights}: not a ResNet-50 backbone of width {width} '
+                             f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
+    x_train, y_train = _images(data / 'cls' / 'train', classes)
+    x_val, y_val = _images(data / 'cls' / 'val', classes)
+    return knn_accuracy(features(backbone, x_train), y_train, features(backbone, x_val), y_val, k)
