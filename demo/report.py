@@ -25,12 +25,13 @@ from .verdicts import Cell, against_random, se_of_difference, verdict
 # Valid ranges of the reported metrics: CocoMetric's mAP is a fraction, mmseg's mIoU a percentage.
 RANGE = {'coco/bbox_mAP_50': (0.0, 1.0), 'mIoU': (0.0, 100.0)}
 VERDICT_RULES = [
-    'Each cell is the mean ± sample standard deviation of the same fine-tuning over the seeds '
-    '(n runs, seeds listed in the settings). For a ticket T against another cell C, se = sqrt(s_T²/n_T + '
-    's_C²/n_C) is the standard error of the difference of the means.',
-    '*matches dense*: mean(T) ≥ mean(dense) − 2 se (within the noise, or better); otherwise *below dense*.',
-    '*beats random*: mean(T) − mean(random) > 2 se; *below random*: mean(random) − mean(T) > 2 se; '
-    'otherwise *within noise*.',
+    'Each cell is the mean ± sample standard deviation of the same fine-tuning over the seeds. Runs with '
+    'the same seed share data order, augmentation draws and head initialisation (only the backbone '
+    'differs), so a ticket T and another cell C are compared seed by seed: se = sd(d)/sqrt(n) for the '
+    'per-seed differences d = T - C (cells on different seeds: se = sqrt(s_T²/n_T + s_C²/n_C)).',
+    '*matches dense*: mean(T) − mean(dense) ≥ −2 se (within the noise, or better); otherwise *below dense*.',
+    '*beats random*: mean(T) − mean(random) > 2 se; *below random*: mean(T) − mean(random) < −2 se; '
+    'otherwise *within noise*. The reverse ticket is judged against T the same way.',
     'Pre-training matters where mean(dense) − mean(scratch) > 2 se. Twice the standard error is about a '
     '95 % band for normal noise; with 3 seeds it is a coarse screen, not a significance test.']
 
@@ -64,10 +65,10 @@ def collect(demo) -> list[dict]:
 
 def cells(records: list[dict]) -> dict[tuple, Cell]:
     """(task, pre-training, mode, round) -> the cell of its seeds' values."""
-    grouped: dict[tuple, list[float]] = {}
+    grouped: dict[tuple, dict[int, float]] = {}
     for r in records:
-        grouped.setdefault((r['task'], r['pretraining'], r['mode'], r['round']), []).append(r['value'])
-    return {k: Cell.of(v) for k, v in grouped.items()}
+        grouped.setdefault((r['task'], r['pretraining'], r['mode'], r['round']), {})[r['seed']] = r['value']
+    return {k: Cell.of(list(v.values()), list(v)) for k, v in grouped.items()}
 
 
 def _fmt(cell: Cell | None, scale: float) -> str:

@@ -86,10 +86,13 @@ def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
     rows = list(csv.DictReader((work / 'report/results.csv').open()))
     text = (work / 'report/report.md').read_text()
     assert '### How the verdicts are computed' in text and 'mean(T) − mean(random) > 2 se' in text
+    assert 'compared seed by seed' in text
     for task in TASKS:
         for p in PRETRAININGS:
-            cell = {m: Cell.of([float(r['value']) for r in rows if (r['task'], r['pretraining'], r['mode']) ==
-                                (task, p, m)]) for m in ('dense', 'ticket', 'random')}
+            runs = {m: [r for r in rows if (r['task'], r['pretraining'], r['mode']) == (task, p, m)]
+                    for m in ('dense', 'ticket', 'random')}
+            cell = {m: Cell.of([float(r['value']) for r in rs], [int(r['seed']) for r in rs])
+                    for m, rs in runs.items()}
             expected = verdict(cell['ticket'], cell['dense'], cell['random'])
             line = next(ln for ln in text.splitlines() if ln.startswith(f'| {task} | {p} | 40.0 % |'))
             assert line.endswith(f'| {expected} |'), line
