@@ -71,10 +71,11 @@ def cells(records: list[dict]) -> dict[tuple, Cell]:
     return {k: Cell.of(list(v.values()), list(v)) for k, v in grouped.items()}
 
 
-def _fmt(cell: Cell | None, scale: float) -> str:
+def _fmt(cell: Cell | None, scale: float, seeds: int) -> str:
+    """mean ± sd, with the run count when some of the ``seeds`` runs are still missing."""
     if cell is None:
         return '…'
-    return f'{scale * cell.mean:.2f} ± {scale * cell.std:.2f}' + (f' (n={cell.n})' if cell.n != 3 else '')
+    return f'{scale * cell.mean:.2f} ± {scale * cell.std:.2f}' + (f' (n={cell.n})' if cell.n != seeds else '')
 
 
 def transfer_rows(demo, table: dict[tuple, Cell]) -> list[dict]:
@@ -137,12 +138,13 @@ def write_report(demo, figures: bool = True) -> Path:
     for r in rows:
         scale = 100.0 if r['task'] == 'detection' else 1.0
         sp = '…' if r['sparsity'] is None else f'{100 * r["sparsity"]:.1f} %'
-        rev = _fmt(r['reverse'], scale) if r['reverse'] is not None or r['round'] == min(
+        rev = _fmt(r['reverse'], scale, s.seeds) if r['reverse'] is not None or r['round'] == min(
             s.transferred_rounds()) else ''
         if r['reverse'] is not None:
             rev += f' ({100 * (1 - r["sparsity"]):.1f} % sparse: {r["reverse_verdict"]})'
-        lines.append(f'| {r["task"]} | {r["pretraining"]} | {sp} | {_fmt(r["scratch"], scale)} | '
-                     f'{_fmt(r["dense"], scale)} | {_fmt(r["ticket"], scale)} | {_fmt(r["random"], scale)} | {rev} | '
+        lines.append(f'| {r["task"]} | {r["pretraining"]} | {sp} | {_fmt(r["scratch"], scale, s.seeds)} | '
+                     f'{_fmt(r["dense"], scale, s.seeds)} | {_fmt(r["ticket"], scale, s.seeds)} | '
+                     f'{_fmt(r["random"], scale, s.seeds)} | {rev} | '
                      f'{pretraining_matters(r["scratch"], r["dense"])} | {r["verdict"]} |')
     lines += ['', '### How the verdicts are computed', ''] + [f'- {rule}' for rule in VERDICT_RULES]
     if figures:
