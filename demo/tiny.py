@@ -86,7 +86,7 @@ def scale_images(cfg: dict, size: int) -> dict:
                 d['scale'] = [_short_side(s, size) for s in scale]
             elif isinstance(scale, (list, tuple)):
                 d['scale'] = _short_side(scale, size)
-        elif t in ('RandomResizedCrop', 'ResizeEdge') and isinstance(d.get('scale'), int):  # mmpretrain
+        elif t in ('RandomResizedCrop', 'ResizeEdge', 'ResizeShortestEdge') and isinstance(d.get('scale'), int):
             d['scale'] = size
         elif t == 'CenterCrop' and isinstance(d.get('crop_size'), int):
             d['crop_size'] = size

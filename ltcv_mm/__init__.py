@@ -23,5 +23,6 @@ fix_mmcv_adjust_hue()
 allow_inherited_collate_fn()
 
 from . import registry  # noqa: E402,F401
+from . import datasets  # noqa: E402,F401
 from . import hooks  # noqa: E402,F401
 from . import models  # noqa: E402,F401

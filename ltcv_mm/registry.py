@@ -2,11 +2,15 @@
 
 Configs of any OpenMMLab package reach them as ``type='ltcv.<Name>'``.
 """
+from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='ltcv', locations=['ltcv_mm.models'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='ltcv', locations=['ltcv_mm.hooks'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='ltcv', locations=['ltcv_mm.hooks'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='ltcv', locations=['ltcv_mm.datasets'])
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='ltcv', locations=['ltcv_mm.datasets'])

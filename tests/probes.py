@@ -148,3 +148,21 @@ class RankNoiseHook(Hook):
         with torch.no_grad():
             for p in unwrap(runner.model).backbone.parameters():
                 p.add_(torch.randn(p.shape, generator=gen) * p.abs().mean())
+
+
+@HOOKS.register_module(force=True)
+class StateProbe(Hook):
+    """The model's state before any other hook's before_train, and after every validation."""
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self) -> None:
+        self.before: dict | None = None
+        self.validated: list[tuple[int, dict, dict]] = []  # (epochs done, metrics, state)
+
+    def before_train(self, runner) -> None:
+        self.before = {k: v.detach().clone() for k, v in unwrap(runner.model).state_dict().items()}
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        state = {k: v.detach().clone() for k, v in unwrap(runner.model).state_dict().items()}
+        self.validated.append((runner.epoch, dict(metrics or {}), state))

@@ -106,3 +106,49 @@ def test_layouts_have_the_keys_of_the_real_mmpretrain_models():
         for layout, cfg in configs.items():
             real = set(MODELS.build(cfg).state_dict())
             assert set(layouts.ALL[layout]()['state_dict']) == real, layout
+
+
+def _mmpretrain_model(kind: str):
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    r50 = dict(type='ResNet', depth=50, norm_cfg=dict(type='BN'))
+    cfg = {'classifier': dict(type='ImageClassifier', backbone=r50, neck=dict(type='GlobalAveragePooling'),
+                              head=dict(type='LinearClsHead', num_classes=1000, in_channels=2048)),
+           'mocov2': dict(type='MoCo', queue_len=64, feat_dim=128, momentum=0.001, backbone=r50, neck=dict(
+               type='MoCoV2Neck', in_channels=2048, hid_channels=2048, out_channels=128, with_avg_pool=True),
+               head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss')))}[kind]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('kind, layout', [('classifier', 'torchvision'), ('mocov2', 'moco')])
+def test_whole_model_weights_load_as_the_seed_code_loads_them(kind, layout, tmp_path):
+    src, dst = tmp_path / 'src.pth', tmp_path / 'model.pth'
+    source = layouts.ALL[layout](seed=4)
+    torch.save(source, src)
+    out = run_tool(str(ROOT / 'tools/convert_pretrained.py'), str(src), str(dst), '--model', kind)
+    assert f'{kind} model (for load_from)' in out.stdout
+    model = _mmpretrain_model(kind)
+    from mmengine.runner.checkpoint import load_checkpoint
+    load_checkpoint(model, str(dst), map_location='cpu', strict=False)
+    sd = model.state_dict()
+    written = torch.load(dst, weights_only=True)['state_dict']
+    assert set(sd) - set(written) <= {'queue', 'queue_ptr', 'encoder_k.steps'}  # everything else loaded
+    if kind == 'classifier':
+        assert torch.equal(sd['head.fc.weight'], source['fc.weight'])
+        assert torch.equal(sd['backbone.layer4.2.conv3.weight'], source['layer4.2.conv3.weight'])
+    else:
+        q = source['state_dict']
+        for enc in ('backbone.', 'encoder_k.module.0.'):  # the query encoder in both, never the file's key encoder
+            assert torch.equal(sd[enc + 'layer4.2.conv3.weight'], q['module.encoder_q.layer4.2.conv3.weight'])
+        for neck in ('neck.', 'encoder_k.module.1.'):
+            assert torch.equal(sd[neck + 'mlp.2.weight'], q['module.encoder_q.fc.2.weight'])
+
+
+def test_whole_model_conversion_refuses_a_file_without_the_head(tmp_path):
+    src = tmp_path / 'simclr.pth'
+    torch.save(layouts.simclr_converted_ckpt(), src)
+    proc = run_tool(str(ROOT / 'tools/convert_pretrained.py'), str(src), str(tmp_path / 'o.pth'),
+                    '--model', 'mocov2', check=False)
+    assert proc.returncode != 0 and '--model mocov2 needs an official MoCo v2 file with its MLP head' in proc.stderr
+    assert not (tmp_path / 'o.pth').exists()

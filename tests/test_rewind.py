@@ -41,7 +41,7 @@ def test_round_end_resolves_to_the_round_length_and_no_later_point_is_allowed():
     ('pt_trns', 0, "unknown mode 'pt_trns'"),
     ('rewind_lt', 0, "'rewind_lt' needs rewind_at > 0"),
     ('lt', -1, 'rewind_at must be a whole number >= 0, got -1'),
-    ('lt', 'end', "rewind_at must be a count or 'round_end', got 'end'"),
+    ('lt', 'end', "rewind_at must be a count, 'round_end' or 'round_best', got 'end'"),
     ('lt', True, 'rewind_at must be a whole number >= 0, got True')])
 def test_bad_settings_are_named(mode, at, message):
     with pytest.raises(ValueError, match=message):
@@ -62,3 +62,39 @@ def test_state_travels_through_a_checkpoint_and_refuses_another_mode():
         RewindPoint('lt').load_state_dict(saved)
     with pytest.raises(RuntimeError, match='before the rewind point was captured'):
         RewindPoint('pt').restore(net)
+
+
+def test_round_best_keeps_the_best_of_round_zero_only():
+    net = _net()
+    point = RewindPoint('pt', at='round_best')
+    assert point.resolve(5) == 5 and not point.due(5)  # offered, never taken by count
+    assert point.offer(net, 0.5, round_idx=0)
+    best = copy.deepcopy(net.state_dict())
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    assert not point.offer(net, 0.5, round_idx=0)  # a tie keeps the first
+    assert not point.offer(net, 0.9, round_idx=1)  # later rounds never move the point
+    assert not point.offer(net, None, round_idx=0)
+    point.restore(net)
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in best.items())
+    saved = point.state_dict()
+    again = RewindPoint('pt', at='round_best')
+    again.load_state_dict(saved)
+    assert again.best == 0.5 and not again.offer(net, 0.4, round_idx=0) and again.offer(net, 0.6, round_idx=0)
+
+
+def test_keys_rewind_only_the_matching_state():
+    torch.manual_seed(0)
+    net = nn.ModuleDict({'backbone': nn.Conv2d(3, 4, 3), 'head': nn.Linear(4, 2)})
+    point = RewindPoint('pt', keys=['backbone.*'])
+    point.capture(net)
+    assert set(point.snapshot) == {'backbone.weight', 'backbone.bias'}
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    trained_head = net['head'].weight.clone()
+    point.restore(net)
+    assert torch.equal(net['backbone'].weight, point.snapshot['backbone.weight'])
+    assert torch.equal(net['head'].weight, trained_head)  # the head keeps what it learnt
+    with pytest.raises(ValueError, match=r"rewind keys \['neck.\*'\] match none of the model's state keys"):
+        RewindPoint('pt', keys=['neck.*']).capture(net)

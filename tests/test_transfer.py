@@ -176,3 +176,20 @@ def test_faster_rcnn_voc_with_dist_train_on_two_processes(assets, tmp_path):
     assert proc.returncode == 0, log[-3000:]
     assert 'pascal_voc/mAP' in log
     assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
+
+
+PAPER = ROOT / 'configs/paper/transfer'
+
+
+@pytest.mark.parametrize('leaf, data, classes, metric', [
+    ('deeplabv3plus_r50-ticket-os16_1xb4-30k_voc12-513x513.py', 'VOCdevkit/VOC2012', None, 'mIoU'),
+    ('faster-rcnn_r50-ticket_fpn_1xb8-50e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP')])
+def test_paper_transfer_configs_train_and_evaluate(leaf, data, classes, metric, assets, tmp_path):
+    """The seed's schedules (configs/paper/transfer) in the stock runners, shrunk for the CPU."""
+    cfg = tiny_config(PAPER / leaf, assets, tmp_path / 'w', data, classes)
+    log = _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w', '--cfg-options', 'log_level=INFO')
+    assert metric in log
+    # 1 process x batch 2 against the seed's total batch: auto_scale_lr scales the lr
+    base = 4 if 'deeplab' in leaf else 8
+    assert f'LR is set based on batch size of {base} and the current batch size is 2' in log
+    assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])

@@ -4,8 +4,12 @@
 The JSON holds the run's settings and one record per finished round:
 ``round``, ``sparsity``, ``density``, ``metric_name``, ``metric`` (null when
 NaN or missing), ``metrics`` (every validation metric), ``train_loss`` and
-``ticket`` (the round's ticket file; null for the dense round 0). The CSV is
-the same records, one row each, for spreadsheets.
+``ticket`` (the round's ticket file; null for the dense round 0) and ``best``
+(the round's best validation: ``at`` (epochs or iterations of the run),
+``metric``, and ``test``, the test metrics at that point when IMPHook runs
+with ``test_at_best``; null without validation). The CSV is the same records,
+one row each, for spreadsheets; ``test_at_best`` is the test value of the
+metric at the round's best validation (the seed code's downstream figure).
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from ..core.atomic import atomic_write_bytes
 
 SUMMARY_JSON = 'imp_summary.json'
 SUMMARY_CSV = 'imp_summary.csv'
-CSV_COLUMNS = ('round', 'sparsity', 'metric_name', 'metric', 'train_loss', 'ticket')
+CSV_COLUMNS = ('round', 'sparsity', 'metric_name', 'metric', 'train_loss', 'ticket', 'best_metric', 'best_at',
+               'test_at_best')
 
 
 def finite(value) -> float | None:
@@ -41,9 +46,12 @@ def write_summary(folder: str | Path, settings: dict[str, Any], records: Sequenc
     writer = csv.writer(buf)
     writer.writerow(CSV_COLUMNS)
     for r in records:
+        best = r.get('best') or {}
+        test = (best.get('test') or {}).get(r['metric_name'])
         writer.writerow([r['round'], f'{r["sparsity"]:.6f}', r['metric_name'] or '',
                          '' if r['metric'] is None else r['metric'],
-                         '' if r['train_loss'] is None else r['train_loss'], r['ticket'] or ''])
+                         '' if r['train_loss'] is None else r['train_loss'], r['ticket'] or '',
+                         best.get('metric', ''), best.get('at', ''), '' if test is None else test])
     atomic_write_bytes(folder / SUMMARY_CSV, buf.getvalue().encode())
     return path
 

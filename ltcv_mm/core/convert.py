@@ -87,3 +87,42 @@ def to_canonical(ckpt: Any, fmt: str = 'auto', where: str = '<checkpoint>') -> t
             nbt = k[:-len('running_mean')] + 'num_batches_tracked'
             out.setdefault(nbt, torch.tensor(0, dtype=torch.long))
     return out, fmt
+
+
+MODELS = ('backbone', 'classifier', 'mocov2')
+
+
+def to_model_weights(ckpt: Any, model: str, fmt: str = 'auto',
+                     where: str = '<checkpoint>') -> tuple[dict[str, torch.Tensor], str]:
+    """Whole-model weights in mmpretrain's key layout, for ``load_from``, and the format read.
+
+    ``classifier``: the backbone and the pre-trained 1000-way ``fc`` as
+    ``head.fc`` of an ImageClassifier (a torchvision file): the seed code's
+    supervised IMP keeps the pre-trained classifier. ``mocov2``: the query
+    encoder with its MLP head (``neck.mlp``), copied into the momentum encoder
+    (``encoder_k.module``) as the seed code's MoCo IMP loads it; the official
+    file's own key encoder and queue are not used. ``backbone``: as
+    ``to_canonical`` under ``backbone.``.
+    """
+    if model not in MODELS:
+        raise ValueError(f'unknown model {model!r}; choose one of {MODELS}')
+    backbone, fmt = to_canonical(ckpt, fmt, where)
+    out = {'backbone.' + k: v for k, v in backbone.items()}
+    if model == 'backbone':
+        return out, fmt
+    sd = strip_known_prefix(_state_dict(ckpt, fmt, where), _PREFIX[fmt])
+    if model == 'classifier':
+        if fmt != 'torchvision' or 'fc.weight' not in sd:
+            raise UnknownLayoutError(f'{where}: --model classifier needs a torchvision file with its fc '
+                                     f'(read as {fmt!r}, fc present: {"fc.weight" in sd})')
+        out.update({'head.fc.weight': sd['fc.weight'].detach().clone(), 'head.fc.bias': sd['fc.bias'].detach().clone()})
+        return out, fmt
+    head = {f'mlp.{i}.{p}': sd.get(f'fc.{i}.{p}') for i in (0, 2) for p in ('weight', 'bias')}
+    if fmt != 'moco' or any(v is None for v in head.values()):
+        raise UnknownLayoutError(f'{where}: --model mocov2 needs an official MoCo v2 file with its MLP head '
+                                 f'(module.encoder_q.fc.0 / fc.2; read as {fmt!r})')
+    neck = {k: v.detach().clone() for k, v in head.items()}
+    out.update({'neck.' + k: v for k, v in neck.items()})
+    out.update({'encoder_k.module.0.' + k: v.clone() for k, v in backbone.items()})
+    out.update({'encoder_k.module.1.' + k: v.clone() for k, v in neck.items()})
+    return out, fmt

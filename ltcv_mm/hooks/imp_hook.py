@@ -11,7 +11,7 @@ from mmengine.dist import broadcast_object_list, get_rank, is_main_process
 from ..analysis.imp_summary import SUMMARY_JSON, finite, write_summary
 from ..core import Ticket, get_strategy, infer_arch, save_ticket, select_prunable, ticket_from_bytes, ticket_to_bytes
 from ..core.names import DEFAULT_EXCLUDE
-from ..core.rewind import RewindPoint
+from ..core.rewind import ROUND_BEST, RewindPoint
 from ..core.strategies import check_rate, count_to_prune
 from ..registry import HOOKS
 from .mask_apply_hook import MaskApplyHook
@@ -71,8 +71,20 @@ class IMPHook(MaskApplyHook):
         rewind: ``pt``, ``pt_trans``, ``lt`` or ``rewind_lt``
             (``ltcv_mm.core.rewind.MODES``).
         rewind_at: epochs or iterations before the rewind point is taken: 0
-            (the start), up to ``interval``, or ``'round_end'`` (the end of
-            the dense round 0, as the seed code's downstream ``pt``).
+            (the start), up to ``interval``, ``'round_end'`` (the end of the
+            dense round 0) or ``'round_best'`` (the weights of round 0's best
+            validation, as the seed code's downstream ``pt``).
+        rewind_keys: patterns of the model's state keys that are rewound
+            (default all; the seed's SimCLR rewinds ``backbone.*`` only).
+        prune_first: prune the starting weights before any training (round 0
+            only validates them), as the seed code's ImageNet, SimCLR and MoCo
+            IMP; the run is then ``rounds * interval`` long.
+        restart_optimizer: give every round a fresh optimizer state (default);
+            False keeps it across prunings (the seed's SimCLR and MoCo), the
+            pruned weights' entries zeroed.
+        test_at_best: also run the test loop whenever a round's validation
+            metric is the best of that round, and record the test metrics at
+            the round's best validation (the seed code's downstream report).
         include, exclude: canonical-name patterns of the prunable convs
             (default: every conv but the stem); the others stay dense.
         prefix: which copy of the backbone decides the masks (default the
@@ -91,7 +103,9 @@ class IMPHook(MaskApplyHook):
                  rewind_at: int | str = 0, include: Sequence[str] = ('*',), exclude: Sequence[str] = DEFAULT_EXCLUDE,
                  prefix: str | None = None, metric: str | None = None, save_dir: str | None = None,
                  source: str | None = None, seed: int = 0, ticket: str | None = None,
-                 prefixes: Sequence[str] | None = None, mask_after_step: bool | str = 'auto') -> None:
+                 prefixes: Sequence[str] | None = None, mask_after_step: bool | str = 'auto',
+                 rewind_keys: Sequence[str] = ('*',), prune_first: bool = False, restart_optimizer: bool = True,
+                 test_at_best: bool = False) -> None:
         _check_types(interval=interval, rounds=rounds, seed=seed, target_sparsity=target_sparsity, rate=rate)
         if interval is not None and interval < 1:
             raise IMPConfigError(f'IMPHook: interval must be >= 1, got {interval}')
@@ -108,10 +122,14 @@ class IMPHook(MaskApplyHook):
         try:
             self.rate = check_rate(rate)
             self.step = get_strategy(strategy)
-            self.rewind = RewindPoint(rewind, rewind_at)
+            self.rewind = RewindPoint(rewind, rewind_at, rewind_keys)
         except (ValueError, KeyError) as e:
             raise IMPConfigError(f'IMPHook: {e.args[0]}') from None
         self.interval, self.rounds, self.target_sparsity = interval, rounds, target_sparsity
+        if prune_first and rewind_at not in (0, 'round_end'):
+            raise IMPConfigError(f'IMPHook: prune_first prunes before any training, so the rewind point can only '
+                                 f'be the start (rewind_at=0), not {rewind_at!r}')
+        self.prune_first, self.restart_optimizer, self.test_at_best = prune_first, restart_optimizer, test_at_best
         self.strategy = strategy
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.prefix = prefix
@@ -124,6 +142,7 @@ class IMPHook(MaskApplyHook):
         self.records: list[dict[str, Any]] = []
         self._restart_state: dict[str, Any] | None = None
         self._last_val: tuple[int, dict] | None = None
+        self._best: dict[str, Any] | None = None  # the current round's best validation (and test metrics)
 
     # -- set-up, before the first iteration ---------------------------------
     def before_run(self, runner) -> None:
@@ -155,9 +174,10 @@ class IMPHook(MaskApplyHook):
                                          f'among the prunable parameters')
         total = self._run_length(runner, weights, unit)
         try:
-            self.rewind.resolve(self.interval)
+            self.rewind.resolve(0 if self.prune_first else self.interval)
         except ValueError as e:
             raise IMPConfigError(f'IMPHook: {e} ({unit})') from None
+        self._check_loops(runner)
         self._check_schedulers(runner, unit)
         self._check_metric_name(runner)
         set_run_length(runner, total)
@@ -169,11 +189,16 @@ class IMPHook(MaskApplyHook):
         super().before_train(runner)  # the ticket now holds in the model and its copies
         self._capture_if_due(runner, progress(runner, self.epochs))
         runner.message_hub.update_info(ROUND_INFO_KEY, self.round)
+        if self.prune_first and self.round == 0 and not self.records:  # state 0: judge, prune, no training
+            self._finish_round(runner, 0)
+            self._prune_and_rewind(runner)
         runner.logger.info(
             f'IMP: {self.rounds} pruning rounds of {self.interval} {unit} (run length {total} {unit}), '
             f'rate {self.rate}, strategy {self.strategy}, {len(weights)} prunable layers '
             f'({sum(w.numel() for w in weights.values()):,} weights), rewind {self.rewind.mode}'
             + (f' at {self.rewind.at} {unit}' if self.rewind.at else '')
+            + (', pruning before any training' if self.prune_first else '')
+            + ('' if self.restart_optimizer else ', optimizer state kept across rounds')
             + f'; tickets in {self.work_dir}' + (f'; resuming in round {self.round}' if self.round else ''))
 
     def _prunable(self, runner) -> dict[str, torch.Tensor]:
@@ -195,7 +220,20 @@ class IMPHook(MaskApplyHook):
                 raise IMPConfigError(f'IMPHook: a run of {configured} {unit} holds no pruning round '
                                      f'of {self.interval} {unit} followed by training: make it at least '
                                      f'{2 * self.interval} {unit}, or set rounds')
-        return (self.rounds + 1) * self.interval
+        return (self.rounds + self._lead) * self.interval
+
+    @property
+    def _lead(self) -> int:
+        """Trained rounds before the first pruning: 1, or 0 with ``prune_first``."""
+        return 0 if self.prune_first else 1
+
+    def _check_loops(self, runner) -> None:
+        if self.rewind.at == ROUND_BEST and runner.val_loop is None:
+            raise IMPConfigError("IMPHook: rewind_at='round_best' needs a validation loop (val_dataloader, "
+                                 "val_cfg, val_evaluator) to find round 0's best weights")
+        if self.test_at_best and runner.test_loop is None:
+            raise IMPConfigError('IMPHook: test_at_best needs a test loop (test_dataloader, test_cfg, '
+                                 'test_evaluator)')
 
     def _rounds_to_target(self, total: int) -> int:
         kept, rounds = total, 0
@@ -252,8 +290,26 @@ class IMPHook(MaskApplyHook):
 
     # -- rounds -------------------------------------------------------------
     def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
-        if metrics is not None and hasattr(self, 'epochs'):  # only inside a training run
-            self._last_val = (progress(runner, self.epochs), dict(metrics))
+        if metrics is None or not hasattr(self, 'epochs') or self._testing:  # only inside a training run
+            return
+        done = progress(runner, self.epochs)
+        self._last_val = (done, dict(metrics))
+        key = self.metric or next(iter(metrics), None)
+        value = finite(metrics[key]) if key in metrics and isinstance(metrics[key], (int, float)) else None
+        if value is None or (self._best is not None and value <= self._best['metric']):
+            return
+        self._best = {'at': done, 'metric': value, 'test': None}
+        self.rewind.offer(unwrap(runner.model), value, self.round)
+        if self.test_at_best:
+            self._testing = True  # the test loop's own hooks must not count as a validation
+            try:
+                test = runner.test_loop.run()
+            finally:
+                self._testing = False
+            runner.model.train()
+            self._best['test'] = {k: finite(v) for k, v in (test or {}).items() if isinstance(v, (int, float))}
+
+    _testing = False
 
     def before_train_epoch(self, runner) -> None:
         if self.epochs:
@@ -265,14 +321,14 @@ class IMPHook(MaskApplyHook):
 
     def _maybe_end_round(self, runner) -> None:
         done = progress(runner, self.epochs)
-        if done == 0 or done % self.interval or done // self.interval != self.round + 1:
+        if done == 0 or done % self.interval or done // self.interval != self.round + self._lead:
             return
         self._finish_round(runner, done)
         self._prune_and_rewind(runner)
 
     def after_train(self, runner) -> None:
         done = progress(runner, self.epochs)
-        if done == (self.round + 1) * self.interval and len(self.records) == self.round:
+        if done == (self.round + self._lead) * self.interval and len(self.records) == self.round:
             self._finish_round(runner, done)
         runner.logger.info(f'IMP: finished, summary in {osp.join(self.work_dir, SUMMARY_JSON)}')
 
@@ -307,8 +363,10 @@ class IMPHook(MaskApplyHook):
             'metrics': {k: finite(v) for k, v in metrics.items() if isinstance(v, (int, float))},
             'train_loss': finite(loss.mean(10)) if loss is not None else None,
             'ticket': self._ticket_path(self.round) if self.round else None,
+            'best': self._best,
         }
         self.records.append(record)
+        self._best = None
         if is_main_process():
             if self.round:
                 save_ticket(self._described(self.ticket, record), record['ticket'], overwrite=True)
@@ -330,7 +388,8 @@ class IMPHook(MaskApplyHook):
     def _settings(self) -> dict[str, Any]:
         return {'rate': self.rate, 'strategy': self.strategy, 'interval': self.interval,
                 'by_epoch': self.epochs, 'rounds': self.rounds, 'rewind': self.rewind.mode,
-                'rewind_at': self.rewind.at, 'source': self.source}
+                'rewind_at': self.rewind.at, 'rewind_keys': list(self.rewind.keys), 'prune_first': self.prune_first,
+                'restart_optimizer': self.restart_optimizer, 'source': self.source}
 
     def _ticket_path(self, round_idx: int) -> str:
         return osp.join(self.work_dir, f'ticket_round{round_idx:02d}.safetensors')
@@ -346,27 +405,34 @@ class IMPHook(MaskApplyHook):
         ticket = ticket_from_bytes(payload[0], path='broadcast ticket')
         self.round += 1
         model = unwrap(runner.model)
+        if not self.rewind.captured:
+            raise IMPConfigError(f'IMPHook: round {self.round - 1} ended before the rewind point '
+                                 f'(rewind_at={self.rewind.at!r}) was taken: with round_best, round 0 must '
+                                 f'validate with a finite {self.metric or "first"} metric')
         self.rewind.restore(model)
         for ema in ema_models(runner):  # averages restart from the rewound weights
             ema.module.load_state_dict(model.state_dict())
             if hasattr(ema, 'steps'):
                 ema.steps.zero_()
-        runner.optim_wrapper.load_state_dict(copy.deepcopy(self._restart_state['optim']))
+        if self.restart_optimizer:
+            runner.optim_wrapper.load_state_dict(copy.deepcopy(self._restart_state['optim']))
         for sched, state in zip(schedulers(runner), self._restart_state['schedulers']):
             sched.load_state_dict(copy.deepcopy(state))
         self.set_ticket(runner, ticket)  # zeroes the pruned weights and their (restarted) optimizer state
         self._last_val = None
         runner.message_hub.update_info(ROUND_INFO_KEY, self.round)
         runner.logger.info(f'IMP: pruned to sparsity {ticket.sparsity:.4%} (round {self.round} of '
-                           f'{self.rounds}), rewound ({self.rewind.mode}), optimizer and schedulers '
-                           f'restarted')
+                           f'{self.rounds}), rewound ({self.rewind.mode}), '
+                           + ('optimizer and schedulers restarted' if self.restart_optimizer
+                              else 'schedulers restarted, optimizer state kept'))
 
     # -- resume -------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         super().before_save_checkpoint(runner, checkpoint)
         checkpoint[CHECKPOINT_KEY] = {'round': self.round, 'rounds': self.rounds,
                                       'records': copy.deepcopy(self.records),
-                                      'restart': self._restart_state, 'rewind': self.rewind.state_dict()}
+                                      'restart': self._restart_state, 'rewind': self.rewind.state_dict(),
+                                      'best': copy.deepcopy(self._best)}
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         super().after_load_checkpoint(runner, checkpoint)
@@ -376,5 +442,6 @@ class IMPHook(MaskApplyHook):
             self.records = list(saved['records'])
             self._restart_state = saved['restart']
             self.rewind.load_state_dict(saved['rewind'])
+            self._best = saved.get('best')
             if self.rounds is None:
                 self.rounds = saved['rounds']

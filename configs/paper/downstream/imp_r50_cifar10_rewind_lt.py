@@ -1,0 +1,1 @@
+_base_ = ['./_base_/cifar10.py', '../_base_/rewind/rewind_lt.py']

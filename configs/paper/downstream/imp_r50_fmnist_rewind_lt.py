@@ -1,0 +1,1 @@
+_base_ = ['./_base_/fmnist.py', '../_base_/rewind/rewind_lt.py']

@@ -1,0 +1,1 @@
+_base_ = ['./_base_/svhn.py', '../_base_/rewind/pt.py']
