@@ -1,7 +1,7 @@
 """Writers of the standard on-disk data formats the stock OpenMMLab readers take.
 
 Image folders (mmpretrain CustomDataset), MNIST idx files (mmpretrain
-MNIST / FashionMNIST), COCO instances json with boxes and polygon masks
+MNIST / FashionMNIST), SmallNORB's binary matrices (ltcv.SmallNORB), COCO instances json with boxes and polygon masks
 (mmdet CocoDataset), VOC xml detection (mmdet VOCDataset) and VOC
 segmentation pngs (mmseg PascalVOCDataset). Each writes the layout the stock
 config of that reader expects under its ``data_root``.
@@ -52,6 +52,22 @@ def write_mnist_idx(root: Path, split: str, images: np.ndarray, labels: np.ndarr
                                                       + images.astype(np.uint8).tobytes())
     (root / f'{split}-labels-idx1-ubyte').write_bytes(struct.pack('>II', 2049, n)
                                                       + labels.astype(np.uint8).tobytes())
+    return root
+
+
+def write_smallnorb(root: Path, split: str, images: np.ndarray, labels: np.ndarray) -> Path:
+    """SmallNORB's official uncompressed files for ``split`` ('training' or 'testing'): the N x 2 x H x W
+    uint8 stereo pairs (``-dat.mat``, magic 0x1E3D4C55) and N int32 labels (``-cat.mat``, 0x1E3D4C54),
+    little-endian headers with at least three dimensions."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    stem = {'training': 'smallnorb-5x46789x9x18x6x2x96x96-training', 'testing':
+            'smallnorb-5x01235x9x18x6x2x96x96-testing'}[split]
+    for kind, magic, array in (('dat', 0x1E3D4C55, images.astype(np.uint8)),
+                               ('cat', 0x1E3D4C54, labels.astype('<i4'))):
+        dims = list(array.shape) + [1] * (3 - array.ndim)
+        header = struct.pack('<II', magic, array.ndim) + struct.pack(f'<{len(dims)}i', *dims)
+        (root / f'{stem}-{kind}.mat').write_bytes(header + array.tobytes())
     return root
 
 

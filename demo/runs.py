@@ -151,16 +151,19 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
     """IMP on the pre-training task with the shipped configs/pretrain config (IMPHook, rewind 'pt').
 
     The supervised run starts from the whole pre-trained classifier (its head
-    too, as the paper's ImageNet IMP does); the self-supervised ones from the
-    pre-trained backbone, their projection heads learning anew.
+    too, as the paper's ImageNet IMP does), MoCo from the whole pre-trained
+    model (both encoders, the MLP head and the queue, as the seed code's MoCo
+    IMP), SimCLR from the pre-trained backbone, its projection head learning anew.
     """
     cfg = Config.fromfile(str(shipped(f'pretrain/imp_{pretraining}_r50_in1k.py')))
     _common(cfg, s, work, s.cls_size)
     _pretraining_task(cfg, s, pretraining, data)
     if pretraining == 'supervised':
         cfg.train_cfg.val_interval = s.round_epochs
+    if pretraining in ('supervised', 'mocov2'):
         cfg.load_from = str(pretrain_checkpoint)
-    cfg.model.backbone.init_cfg.checkpoint = str(pretrained)
+    if cfg.model.backbone.get('init_cfg'):  # the stock MoCo config loads everything through load_from
+        cfg.model.backbone.init_cfg.checkpoint = str(pretrained)
     cfg.train_cfg.max_epochs = s.round_epochs
     for h in cfg.custom_hooks:
         if h['type'] == 'ltcv.IMPHook':

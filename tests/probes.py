@@ -152,13 +152,20 @@ class RankNoiseHook(Hook):
 
 @HOOKS.register_module(force=True)
 class StateProbe(Hook):
-    """The model's state before any other hook's before_train, and after every validation."""
+    """The model's state before any other hook's before_train, after every validation and, with
+    ``every_iter``, after every iteration (after the other hooks: the masked weights)."""
 
     priority = 'VERY_HIGH'
 
-    def __init__(self) -> None:
+    def __init__(self, every_iter: bool = False) -> None:
         self.before: dict | None = None
         self.validated: list[tuple[int, dict, dict]] = []  # (epochs done, metrics, state)
+        self.every_iter = every_iter
+        self.iters: dict[int, dict] = {}  # iterations done -> state
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self.every_iter:  # runs first of all hooks: the MaskApplyHook work of this step is not done yet
+            self.iters[runner.iter + 1] = {k: v.detach().clone() for k, v in unwrap(runner.model).state_dict().items()}
 
     def before_train(self, runner) -> None:
         self.before = {k: v.detach().clone() for k, v in unwrap(runner.model).state_dict().items()}

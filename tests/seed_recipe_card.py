@@ -68,6 +68,9 @@ _DATA = {
     'fmnist': dict(train=(0, 55000), val=(55000, 60000), test='test split', augment=[], mean=[36.618],
                    std=[41.0295]),
 }
+# Not in the seed code: SmallNORB, the target of Mehta (2019)'s cross-dataset tickets, on the seed's schedule.
+_SMALLNORB = dict(train=(0, 20000), val=(20000, 24300), test='test split', augment=['Resize(32, 32)'],
+                  mean=[127.5], std=[64.0])
 
 # main_imp_visda.py: types lt and pt_trans only; 20 epochs a state, adjust_learning_rate: 1e-3, x0.1 from
 # epoch 10; SGD wd 5e-4 rebuilt every state; pt_trans loads every key but fc (stem included).
@@ -91,6 +94,17 @@ DETECTION = dict(
     schedule='cosine', warmup_epochs=2, image_size=416, frozen_stages=-1, norm_eval=False,
     train_set='VOC2007 trainval + VOC2012 trainval', test_set='VOC2007 test')
 
+_TASK_IMP = dict(rate=0.2, strategy='global_magnitude', pruned='every conv but the stem conv1', prune_first=False,
+                 trained_prunings=18, rewind='pt', rewind_at=0, rewind_keys=['*'], restart_optimizer=True,
+                 test_at_best=None)
+
+# main_eval_downstream.py: the downstream recipe at batch 128, one run, masks from --mask_dir on the
+# weights from --pretrained without conv1 and fc (load_ticket), --reverse_mask for 1 - mask; the test
+# accuracy at the best validation epoch.
+_EVAL = dict(optimizer='SGD', lr=0.1, momentum=0.9, weight_decay=2e-4, schedule='multistep [91, 136] x0.1',
+             warmup_epochs=1, total_batch=128, epochs=182, weights='backbone without conv1 (init_cfg)',
+             save_best='accuracy/top1')
+
 CARD = {
     'imp_supervised_r50_8xb32_in1k.py': IMAGENET,
     'imp_simclr_r50_8xb32_in1k.py': SIMCLR,
@@ -100,6 +114,20 @@ CARD = {
     'downstream/imp_r50_visda_lt.py': dict(_VISDA, rewind='lt', rewind_at=0, weights='random init'),
     'downstream/imp_r50_visda_pt_trans.py': dict(_VISDA, rewind='pt_trans', rewind_at=0,
                                                  weights='backbone with its stem (init_cfg)'),
+    **{f'transfer/resnet50-{kind}ticket_{ds}.py': dict(_EVAL, **_DATA[ds], mode=mode)
+       for ds in _DATA for kind, mode in (('', 'ticket'), ('reverse-', 'reverse'))},
+    # a CIFAR-10 ticket with its rewind weights on other datasets (Mehta 2019), the seed's schedule
+    'transfer/resnet50-cifar10-ticket_fmnist.py': dict(_EVAL, **_DATA['fmnist'], mode='ticket', total_batch=256),
+    'transfer/resnet50-cifar10-ticket_smallnorb.py': dict(_EVAL, **_SMALLNORB, mode='ticket', total_batch=256),
+    # the temperature sweep: the seed's recipe with only the temperature changed
+    **{f'sweeps/imp_simclr_r50_8xb32_in1k_tau{t}.py': dict(SIMCLR, temperature=float(t)) for t in ('0.1', '0.2', '1.0')},
+    **{f'sweeps/imp_mocov2_r50_8xb32_in1k_tau{t}.py': dict(MOCOV2, temperature=float(t)) for t in ('0.07', '0.1', '0.5')},
     'transfer/deeplabv3plus_r50-ticket-os16_1xb4-30k_voc12-513x513.py': SEGMENTATION,
     'transfer/faster-rcnn_r50-ticket_fpn_1xb8-50e_voc0712-416.py': DETECTION,
+    # task-specific IMP (Segmentation/main_imp_*.py + sh/imp_*.sh: imp_num 0..18, each state a full run
+    # ending with a 20 % backbone pruning, masks on a freshly built pre-trained model with state 0's head;
+    # Detection/train_imp.py + TicketSH/imp_*.sh: the same with the detection schedule)
+    'task/imp_deeplabv3plus_r50-os16_1xb4-30k_voc12-513x513.py': dict(
+        SEGMENTATION, **_TASK_IMP, state_iterations=30000),
+    'task/imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py': dict(DETECTION, **_TASK_IMP, state_epochs=50),
 }

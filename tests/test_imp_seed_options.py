@@ -118,12 +118,29 @@ def test_round_best_rewinds_to_the_best_validated_weights_and_tests_there(data, 
     assert csv[0].endswith('best_metric,best_at,test_at_best')
 
 
+def test_late_resetting_counts_iterations_inside_an_epoch_based_run(data, tmp_path):
+    # 12 images at batch 4: 3 iterations an epoch; the rewind point is after iteration 2 of epoch 1
+    cfg = _cfg(tmp_path, data, max_epochs=1, rounds=1, rewind='rewind_lt', rewind_at=2, rewind_unit='iters')
+    cfg['custom_hooks'][2] = dict(type='StateProbe', every_iter=True)
+    runner = _run(cfg)
+    probe, seen = find_hook(runner, RoundProbe), find_hook(runner, StateProbe)
+    mask = probe.starts[1]['ticket'].masks
+    for k, v in seen.iters[2].items():
+        canon = k[len('backbone.'):]
+        expect = v * mask[canon] if canon in mask else v
+        assert torch.equal(probe.starts[1]['state'][k], expect), k
+    assert not torch.equal(seen.iters[2]['head.fc.weight'], seen.iters[3]['head.fc.weight'])  # iteration 3 moved on
+    assert _summary(tmp_path)['rewind_unit'] == 'iters'
+
+
 @pytest.mark.parametrize('imp, update, message', [
     (dict(rounds=1, prune_first=True, rewind_at='round_best'), {},
      "prune_first prunes before any training, so the rewind point can only be the start"),
     (dict(rounds=1, rewind_at='round_best'), dict(val_dataloader=None, val_evaluator=None, val_cfg=None),
      "rewind_at='round_best' needs a validation loop"),
     (dict(rounds=1, test_at_best=True), {}, 'test_at_best needs a test loop'),
+    (dict(rounds=1, rewind='rewind_lt', rewind_at=4, rewind_unit='iters'), {},
+     r'rewind point \(rewind_at=4\) is later than the first pruning \(after 3\); .* \(iterations\)'),
 ])
 def test_seed_options_that_cannot_work_fail_before_training(data, tmp_path, imp, update, message):
     cfg = _cfg(tmp_path, data, max_epochs=1, **imp)

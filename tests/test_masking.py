@@ -284,3 +284,25 @@ def test_fsdp_is_refused_with_the_alternative_named(model_and_ticket, tmp_path):
             attach_ticket(model, ticket)
     finally:
         dist.destroy_process_group()
+
+
+def test_whole_model_ticket_binds_layers_outside_the_backbone_by_full_name():
+    torch.manual_seed(0)
+    model = nn.ModuleDict({'backbone': torchvision.models.resnet18(), 'neck': nn.Sequential(nn.Linear(512, 8))})
+    from ltcv_mm.core import prune, select_model_prunable, select_prunable
+    params = dict(model.named_parameters())
+    weights = {**select_prunable(params), **select_model_prunable(params)}
+    assert 'neck.0.weight' in weights and 'backbone.fc.weight' not in weights  # torchvision's fc: a ResNet's own
+    ticket = prune(weights, rounds=3)
+    masks = attach_ticket(model, ticket)
+    assert masks.prefixes == ['backbone.']  # the neck is bound by full name, under no backbone prefix
+    assert 'neck.0.weight' in masks.names
+    m = ticket.masks['neck.0.weight']
+    assert int(torch.count_nonzero(model['neck'][0].weight[~m])) == 0
+    with torch.no_grad():
+        model['neck'][0].weight.add_(1.0)
+    model['neck'](torch.randn(2, 512))  # a submodule called on its own keeps its own weights
+    masks.apply(model)
+    assert int(torch.count_nonzero(model['neck'][0].weight[~m])) == 0
+    with pytest.raises(TicketBindingError, match="match no parameter of the model, first 'neck.0.weight'"):
+        attach_ticket(nn.ModuleDict({'backbone': torchvision.models.resnet18()}), ticket)

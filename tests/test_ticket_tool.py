@@ -41,8 +41,9 @@ def test_prune_info_export_import_overlap(pretrained, tmp_path):
     assert load_ticket(rnd).layer_density() == ticket.layer_density()
 
     out = run_tool(TOOL, 'overlap', str(a), str(back), str(rnd)).stdout.splitlines()
-    assert out[1].split()[0] == 'moco_r2' and out[1].split()[1:3] == ['1.0000', '1.0000']
-    iou = float(out[1].split()[3])
+    assert out[0] == 'IoU of kept weights'  # a title, then the matrix
+    assert out[2].split()[0] == 'moco_r2' and out[2].split()[1:3] == ['1.0000', '1.0000']
+    iou = float(out[2].split()[3])
     assert iou == pytest.approx(ticket.overlap(load_ticket(rnd)), abs=1e-4) and iou < 0.6
 
 

@@ -54,7 +54,8 @@ def tiny_config(leaf: Path, assets, work: Path, data: str, classes=None, iters: 
     """The shipped config, shrunk for the CPU, written as a plain config file a tool can take."""
     root, ticket = assets
     cfg = Config.fromfile(str(leaf))
-    cfg.model.backbone.ticket = str(ticket)
+    if cfg.model.backbone.type == 'ltcv.SparseBackbone':
+        cfg.model.backbone.ticket = str(ticket)
     cfg.model.backbone.init_cfg.checkpoint = str(root / 'pretrained.pth')
     narrow_model(cfg.model, width=WIDTH, feat=32)
     scale_images(cfg, 64)
@@ -193,3 +194,39 @@ def test_paper_transfer_configs_train_and_evaluate(leaf, data, classes, metric, 
     base = 4 if 'deeplab' in leaf else 8
     assert f'LR is set based on batch size of {base} and the current batch size is 2' in log
     assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
+
+
+@pytest.mark.parametrize('leaf, data, classes, metric', [
+    ('imp_deeplabv3plus_r50-os16_1xb4-30k_voc12-513x513.py', 'VOCdevkit/VOC2012', None, 'mIoU'),
+    ('imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP')])
+def test_task_specific_imp_in_the_stock_detector_and_segmentor(leaf, data, classes, metric, assets, tmp_path):
+    """Tickets found on the downstream task itself (configs/paper/task), one pruning, shrunk for the CPU."""
+    import json
+    cfg = tiny_config(ROOT / 'configs/paper/task' / leaf, assets, tmp_path / 'w', data, classes)
+    _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w', '--cfg-options', 'custom_hooks.0.rounds=1')
+    summary = json.loads((tmp_path / 'w/tickets/imp_summary.json').read_text())
+    assert [r['round'] for r in summary['records']] == [0, 1]
+    assert all(r['metric_name'] == metric and r['metric'] is not None for r in summary['records'])
+    ticket = load_ticket(tmp_path / 'w/tickets/ticket_round01.safetensors')
+    pre = torch.load(assets[0] / 'pretrained.pth', weights_only=True)['state_dict']
+    assert set(ticket.masks) == set(select_prunable(pre))  # the backbone's convs but the stem
+    assert ticket.sparsity == pytest.approx(0.2, abs=1e-4)
+    assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), tmp_path / 'w/tickets/ticket_round01.safetensors')
+
+
+def test_whole_detector_imp_prunes_neck_and_heads_but_the_final_layers(assets, tmp_path):
+    """IMPHook(scope='model'): backbone, FPN and heads under one ranking; classifier and box layers dense."""
+    cfg = tiny_config(ROOT / 'configs/paper/task/imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py', assets,
+                      tmp_path / 'w', 'VOCdevkit', DIGITS)
+    _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w', '--cfg-options', 'custom_hooks.0.rounds=1',
+           'custom_hooks.0.scope=model')
+    ticket = load_ticket(tmp_path / 'w/tickets/ticket_round01.safetensors')
+    extra = [k for k in ticket.masks if not k.startswith(('layer', 'conv1'))]
+    assert any(k.startswith('neck.') for k in extra) and any(k.startswith('rpn_head.') for k in extra)
+    assert 'roi_head.bbox_head.shared_fcs.0.weight' in extra  # linear layers too
+    assert not [k for k in extra if k.split('.')[-2] in ('fc_cls', 'fc_reg', 'rpn_cls', 'rpn_reg')]
+    assert ticket.meta['scope'] == 'model' and ticket.sparsity == pytest.approx(0.2, abs=1e-4)
+    state = torch.load(last_checkpoint(tmp_path / 'w'), weights_only=False)['state_dict']
+    for k, m in ticket.masks.items():
+        w = state[k if k in extra else 'backbone.' + k]
+        assert int(torch.count_nonzero(w[~m])) == 0, k  # pruned: zero after training

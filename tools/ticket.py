@@ -11,8 +11,15 @@
                         the seed code's flat '*.weight_mask' form
   import SEED_FILE -o OUT
                         a ticket from the seed code's masks
-  overlap A B [C ...] [--png OUT.png]
-                        IoU of kept weights, as a matrix (and a heatmap)
+  overlap A B [C ...] [--png OUT.png] [--kernels]
+                        IoU of kept weights, as a matrix (and a heatmap);
+                        --kernels: also of the kernels pruned whole
+  kernels TICKET [--png OUT.png] [--layers L ...]
+                        per layer, the k x k kernels pruned whole against a
+                        random mask of the same density (paper Figure 7)
+  rewind-weights IMP_CHECKPOINT -o OUT.pth
+                        the weights an IMP run rewinds to, as backbone
+                        weights (a ticket's weights for another dataset)
   plot TICKET [...] -o OUT.png
                         per-layer sparsity chart of one or more tickets
 """
@@ -111,13 +118,63 @@ def cmd_overlap(args):
     _same_layers(args.tickets, tickets)
     names = [Path(p).stem for p in args.tickets]
     width = max(8, *(len(n) for n in names))
-    print(' ' * width + ''.join(f' {n[:width]:>{width}s}' for n in names))
-    for n, a in zip(names, tickets):
-        print(f'{n:{width}s}' + ''.join(f' {a.overlap(b):{width}.4f}' for b in tickets))
+    measures = [('IoU of kept weights', lambda a, b: a.overlap(b))]
+    if args.kernels:
+        from ltcv_mm.analysis.kernels import kernel_overlap
+        measures.append(('IoU of kernels pruned whole (k x k > 1)', kernel_overlap))
+    for title, measure in measures:
+        print(title)
+        print(' ' * width + ''.join(f' {n[:width]:>{width}s}' for n in names))
+        for n, a in zip(names, tickets):
+            print(f'{n:{width}s}' + ''.join(f' {measure(a, b):{width}.4f}' for b in tickets))
     if args.png:
         from ltcv_mm.analysis.plots import overlap_heatmap, overlap_matrix
         overlap_heatmap(overlap_matrix(tickets), names, Path(args.png))
         print(f'wrote {args.png}')
+
+
+def cmd_kernels(args):
+    from ltcv_mm.analysis.kernels import kernel_stats
+    ticket = load_ticket(args.ticket)
+    stats = kernel_stats(ticket)
+    if not stats:
+        raise ValueError(f'{args.ticket}: no layer with k x k > 1 kernels')
+    print(f'{"layer":32s} {"kernels":>8s} {"sparsity %":>10s} {"whole %":>8s} {"random %":>8s} {"x chance":>8s}')
+    for s in stats:
+        print(f'{s.layer:32s} {s.kernels:8d} {100 * s.sparsity:10.2f} {100 * s.pruned_kernels:8.2f} '
+              f'{100 * s.random_expected:8.2f} {s.excess:8.2f}')
+    total = sum(s.kernels for s in stats)
+    whole = sum(s.pruned_kernels * s.kernels for s in stats) / total
+    chance = sum(s.random_expected * s.kernels for s in stats) / total
+    print(f'all {len(stats)} layers: {100 * whole:.2f} % of {total:,} kernels pruned whole '
+          f'(a random mask of the same per-layer densities: {100 * chance:.2f} %)')
+    if args.png:
+        from ltcv_mm.analysis.plots import kernel_heatmaps
+        layers = args.layers or [stats[0].layer, stats[len(stats) // 2].layer, stats[-1].layer]
+        kernel_heatmaps(ticket, layers, Path(args.png), title=Path(args.ticket).stem)
+        print(f'wrote {args.png}')
+
+
+def cmd_rewind_weights(args):
+    """The weights an IMP run rewinds to, from one of its checkpoints, as canonical backbone weights."""
+    from ltcv_mm.hooks.imp_hook import CHECKPOINT_KEY
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ValueError(f'{out} already exists; pass --force to overwrite it')
+    ckpt = torch_load_safe(args.checkpoint)
+    imp = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
+    snapshot = ((imp or {}).get('rewind') or {}).get('snapshot')
+    if snapshot is None:
+        raise ValueError(f'{args.checkpoint}: no rewind point (not an IMPHook checkpoint, or saved before '
+                         f'the rewind point was taken)')
+    from ltcv_mm.core.names import strip_known_prefix
+    state, _ = to_canonical(strip_known_prefix(snapshot, args.prefix), 'torchvision', where=args.checkpoint)
+    meta = {'ltcv_source_format': 'imp_rewind_point', 'ltcv_source_file': str(args.checkpoint),
+            'rewind': imp['rewind'].get('mode'), 'arch': infer_arch({k: tuple(v.shape) for k, v in state.items()
+                                                                    if v.dim() == 4})}
+    atomic_torch_save({'state_dict': state, 'meta': meta}, out)
+    print(f'{args.checkpoint}: rewind point ({meta["rewind"]}) of a {meta["arch"]}, {len(state)} tensors '
+          f'written to {out}')
 
 
 def cmd_plot(args):
@@ -176,7 +233,23 @@ def parse_args(argv=None):
     q = sub.add_parser('overlap', help='IoU of kept weights between tickets')
     q.add_argument('tickets', nargs='+')
     q.add_argument('--png', help='also write the matrix as a heatmap')
+    q.add_argument('--kernels', action='store_true',
+                   help='also the IoU of the k x k kernels the tickets prune whole (the other reading '
+                        "of the paper's overlap)")
     q.set_defaults(func=cmd_overlap)
+
+    q = sub.add_parser('kernels', help='kernels pruned whole per layer, against chance (paper Fig. 7)')
+    q.add_argument('ticket')
+    q.add_argument('--layers', nargs='+', help='layers of the heatmap (default: first, middle, last 3x3)')
+    q.add_argument('--png', help='also write per-layer heatmaps of the kernels pruned whole')
+    q.set_defaults(func=cmd_kernels)
+
+    q = sub.add_parser('rewind-weights', help="an IMP run's rewind point as backbone weights")
+    q.add_argument('checkpoint', help='a checkpoint saved by a run with IMPHook')
+    q.add_argument('-o', '--out', required=True)
+    q.add_argument('--prefix', default='backbone.', help="the backbone's prefix in the model (default backbone.)")
+    q.add_argument('--force', action='store_true')
+    q.set_defaults(func=cmd_rewind_weights)
 
     q = sub.add_parser('plot', help='per-layer sparsity chart')
     q.add_argument('tickets', nargs='+')

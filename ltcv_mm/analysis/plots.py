@@ -91,3 +91,41 @@ def metric_curves(series: dict[str, Sequence[tuple[float, ...]]], path: Path, yl
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def kernel_heatmaps(ticket: Ticket, layers: Sequence[str], path: Path, title: str = '') -> Path:
+    """One panel per layer: its (out x in) kernels, dark where the whole k x k kernel is pruned
+    (the paper's Figure 7), with the fraction pruned whole against a random mask's."""
+    from .kernels import kernel_stats, pruned_kernels
+    stats = {s.layer: s for s in kernel_stats(ticket, min_kernel_size=1)}
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.4), squeeze=False)
+    for ax, layer in zip(axes[0], layers):
+        if layer not in ticket.masks:
+            raise KeyError(f'{layer!r} is not a layer of the ticket (first: {list(ticket.masks)[:3]})')
+        whole = pruned_kernels(ticket.masks[layer]).numpy()
+        ax.imshow(~whole, cmap='gray', vmin=0, vmax=1, interpolation='nearest', aspect='auto')
+        s = stats[layer]
+        ax.set_title(f'{layer.replace(".weight", "")}\n{100 * s.pruned_kernels:.1f} % whole '
+                     f'(random {100 * s.random_expected:.1f} %)', fontsize=8)
+        ax.set_xlabel('input channel', fontsize=7)
+        ax.set_ylabel('output channel', fontsize=7)
+    fig.suptitle(title or 'kernels pruned whole (black)', fontsize=9)
+    return _save(fig, path)
+
+
+def sensitivity_curves(results: dict[str, dict[float, list[float]]], metric: str, path: Path,
+                       title: str = '') -> Path:
+    """Metric against the noise scale and against the flipped fraction, mean and sd of the draws."""
+    kinds = [k for k in ('noise', 'flips') if results.get(k)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.5 * len(kinds), 3.6), squeeze=False)
+    labels = {'noise': 'noise scale (x layer sd of kept weights)', 'flips': 'fraction of kept weights flipped'}
+    for ax, kind in zip(axes[0], kinds):
+        levels = sorted(results[kind])
+        means = [float(np.mean(results[kind][x])) for x in levels]
+        sds = [float(np.std(results[kind][x], ddof=1)) if len(results[kind][x]) > 1 else 0.0 for x in levels]
+        ax.errorbar(levels, means, yerr=sds, marker='o', capsize=3)
+        ax.set_xlabel(labels[kind])
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or 'sensitivity', fontsize=9)
+    return _save(fig, path)

@@ -29,7 +29,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .names import infer_arch, matches_any, select_prunable, split_canonical
+from .names import infer_arch, mask_key, matches_any, select_prunable, split_canonical
 from .ticket import Ticket
 
 ATTR = 'ltcv_masks'          # the root module's TicketMasks
@@ -81,7 +81,7 @@ class TicketMasks:
     @property
     def prefixes(self) -> list[str]:
         """The prefixes of the backbone copies masked (``backbone.``, ``encoder_k.module.0.``)."""
-        return sorted({split_canonical(full)[0] for full in self.names})
+        return sorted({split[0] for split in map(split_canonical, self.names) if split is not None})
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -167,7 +167,7 @@ class TicketMasks:
     def _set_masks(self, root: nn.Module, ticket: Ticket) -> None:
         for mod, pname, bname, full in self._resolve(root):
             # replaced, never written in place: on the CPU the buffer is a view of the ticket's mask
-            mod._buffers[bname] = _as_buffer(ticket.masks[split_canonical(full)[1]], mod._parameters[pname])
+            mod._buffers[bname] = _as_buffer(ticket.masks[mask_key(full)[1]], mod._parameters[pname])
         self.ticket = ticket
 
 
@@ -313,7 +313,7 @@ def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | N
             raise TicketBindingError(f'{what}: {full!r} already carries a ticket attached to another module '
                                      f'(e.g. SparseBackbone inside a model that MaskApplyHook also masks); '
                                      f'use one of the two')
-        mask = ticket.masks[split_canonical(full)[1]]
+        mask = ticket.masks[mask_key(full)[1]]
         owner.register_buffer(bname, _as_buffer(mask, owner._parameters[pname]), persistent=False)
     masks = TicketMasks(ticket, entries, what, mask_weights_on_forward)
     module.__dict__[ATTR] = masks
@@ -359,11 +359,13 @@ def _bind(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | None, s
     entries = []
     for full, param in module.named_parameters():
         split = split_canonical(full)
-        if split is None:
+        if split is None:  # outside the backbone: a whole-model ticket keys these by full name
+            if full not in ticket.masks:
+                continue
+            split = ('', full)
+        elif prefixes is not None and split[0] not in prefixes:
             continue
         pre, canon = split
-        if prefixes is not None and pre not in prefixes:
-            continue
         if canon.startswith('stem.'):  # tickets come from the plain 7x7 stem
             raise TicketBindingError(
                 f'{what}: the model has a deep-stem ResNet ({full!r}), but the ticket comes '
@@ -391,8 +393,8 @@ def _bind(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | None, s
             f'{what}: {len(unbound)} of its layers match no parameter of the model, first '
             f'{unbound[0]!r}; the ticket is for another architecture ({arch})')
     if strict:
-        _check_coverage(module, ticket, sorted({split_canonical(full)[0] for _, _, full in entries}), arch,
-                        dense, what)
+        backbones = sorted({split[0] for split in (split_canonical(full) for _, _, full in entries) if split})
+        _check_coverage(module, ticket, backbones, arch, dense, what)
     return entries
 
 

@@ -35,6 +35,30 @@ def split_canonical(name: str) -> tuple[str, str] | None:
     return None
 
 
+def mask_key(name: str) -> tuple[str, str]:
+    """``(prefix, key)`` of a parameter's mask in a ticket: its canonical name inside a ResNet, and
+    outside any ResNet (a whole-model ticket's neck and heads) its full name with no prefix."""
+    split = split_canonical(name)
+    return split if split is not None else ('', name)
+
+
+# The last layers of the stock heads, which whole-model pruning leaves dense (the classifier and the
+# box regressors, as Girish et al., CVPR 2021): two-stage and RetinaNet detectors, Mask R-CNN's mask
+# logits, mmseg's decode and auxiliary heads.
+FINAL_LAYERS = ('*.rpn_cls.*', '*.rpn_reg.*', '*.fc_cls.*', '*.fc_reg.*', '*.retina_cls.*', '*.retina_reg.*',
+                '*.conv_logits.*', '*.conv_seg.*')
+
+
+def select_model_prunable(tensors: Mapping[str, torch.Tensor],
+                          keep_dense: Iterable[str] = FINAL_LAYERS) -> dict[str, torch.Tensor]:
+    """The prunable weights outside every ResNet (necks, heads), keyed by full name: conv and linear
+    weights (``*.weight`` of 2 or more dimensions) that match no ``keep_dense`` pattern."""
+    keep_dense = tuple(keep_dense)
+    return {full: t for full, t in tensors.items()
+            if split_canonical(full) is None and full.endswith('.weight') and t.dim() >= 2
+            and not matches_any(full, keep_dense)}
+
+
 def canonical_name(name: str) -> str | None:
     """The canonical name of a full parameter name, or None outside a ResNet."""
     split = split_canonical(name)

@@ -10,7 +10,7 @@ from mmengine.dist import broadcast_object_list, get_rank, is_main_process
 
 from ..analysis.imp_summary import SUMMARY_JSON, finite, write_summary
 from ..core import Ticket, get_strategy, infer_arch, save_ticket, select_prunable, ticket_from_bytes, ticket_to_bytes
-from ..core.names import DEFAULT_EXCLUDE
+from ..core.names import DEFAULT_EXCLUDE, FINAL_LAYERS, select_model_prunable
 from ..core.rewind import ROUND_BEST, RewindPoint
 from ..core.strategies import check_rate, count_to_prune
 from ..registry import HOOKS
@@ -74,6 +74,10 @@ class IMPHook(MaskApplyHook):
             (the start), up to ``interval``, ``'round_end'`` (the end of the
             dense round 0) or ``'round_best'`` (the weights of round 0's best
             validation, as the seed code's downstream ``pt``).
+        rewind_unit: ``'loop'`` (default: ``rewind_at`` counts epochs in an
+            epoch-based loop, iterations in an iteration-based one) or
+            ``'iters'``: iterations in either, for late resetting inside the
+            first epoch of a detector (Girish et al., CVPR 2021).
         rewind_keys: patterns of the model's state keys that are rewound
             (default all; the seed's SimCLR rewinds ``backbone.*`` only).
         prune_first: prune the starting weights before any training (round 0
@@ -87,6 +91,12 @@ class IMPHook(MaskApplyHook):
             the round's best validation (the seed code's downstream report).
         include, exclude: canonical-name patterns of the prunable convs
             (default: every conv but the stem); the others stay dense.
+        scope: ``'backbone'`` (default: the ResNet's convs) or ``'model'``:
+            also every conv and linear weight outside it (a detector's neck
+            and heads), under one global ranking, keyed by full name in the
+            tickets; the layers matching ``keep_dense`` stay dense (by
+            default the last classifier and box / mask / segmentation
+            layers of the stock heads, as Girish et al., CVPR 2021).
         prefix: which copy of the backbone decides the masks (default the
             first ResNet in the model, ``backbone.``); the masks then apply to
             every copy.
@@ -105,7 +115,8 @@ class IMPHook(MaskApplyHook):
                  source: str | None = None, seed: int = 0, ticket: str | None = None,
                  prefixes: Sequence[str] | None = None, mask_after_step: bool | str = 'auto',
                  rewind_keys: Sequence[str] = ('*',), prune_first: bool = False, restart_optimizer: bool = True,
-                 test_at_best: bool = False) -> None:
+                 test_at_best: bool = False, rewind_unit: str = 'loop', scope: str = 'backbone',
+                 keep_dense: Sequence[str] = FINAL_LAYERS) -> None:
         _check_types(interval=interval, rounds=rounds, seed=seed, target_sparsity=target_sparsity, rate=rate)
         if interval is not None and interval < 1:
             raise IMPConfigError(f'IMPHook: interval must be >= 1, got {interval}')
@@ -126,6 +137,14 @@ class IMPHook(MaskApplyHook):
         except (ValueError, KeyError) as e:
             raise IMPConfigError(f'IMPHook: {e.args[0]}') from None
         self.interval, self.rounds, self.target_sparsity = interval, rounds, target_sparsity
+        if rewind_unit not in ('loop', 'iters'):
+            raise IMPConfigError(f"IMPHook: rewind_unit must be 'loop' or 'iters', got {rewind_unit!r}")
+        if rewind_unit == 'iters' and isinstance(rewind_at, str):
+            raise IMPConfigError(f"IMPHook: rewind_unit='iters' needs rewind_at as a count, got {rewind_at!r}")
+        self.rewind_unit = rewind_unit
+        if scope not in ('backbone', 'model'):
+            raise IMPConfigError(f"IMPHook: scope must be 'backbone' or 'model', got {scope!r}")
+        self.scope, self.keep_dense = scope, tuple(keep_dense)
         if prune_first and rewind_at not in (0, 'round_end'):
             raise IMPConfigError(f'IMPHook: prune_first prunes before any training, so the rewind point can only '
                                  f'be the start (rewind_at=0), not {rewind_at!r}')
@@ -173,10 +192,13 @@ class IMPHook(MaskApplyHook):
                     raise IMPConfigError(f'IMPHook: the starting ticket covers {name!r}, which is not '
                                          f'among the prunable parameters')
         total = self._run_length(runner, weights, unit)
+        first_pruning, at_unit = 0 if self.prune_first else self.interval, unit
+        if self.rewind_unit == 'iters' and self.epochs:  # counted in iterations of the epoch-based loop
+            first_pruning, at_unit = first_pruning * len(runner.train_dataloader), 'iterations'
         try:
-            self.rewind.resolve(0 if self.prune_first else self.interval)
+            self.rewind.resolve(first_pruning)
         except ValueError as e:
-            raise IMPConfigError(f'IMPHook: {e} ({unit})') from None
+            raise IMPConfigError(f'IMPHook: {e} ({at_unit})') from None
         self._check_loops(runner)
         self._check_schedulers(runner, unit)
         self._check_metric_name(runner)
@@ -187,7 +209,7 @@ class IMPHook(MaskApplyHook):
                 'optim': copy.deepcopy(runner.optim_wrapper.state_dict()),
                 'schedulers': [copy.deepcopy(s.state_dict()) for s in schedulers(runner)]}
         super().before_train(runner)  # the ticket now holds in the model and its copies
-        self._capture_if_due(runner, progress(runner, self.epochs))
+        self._capture_if_due(runner, progress(runner, self.epochs and self.rewind_unit == 'loop'))
         runner.message_hub.update_info(ROUND_INFO_KEY, self.round)
         if self.prune_first and self.round == 0 and not self.records:  # state 0: judge, prune, no training
             self._finish_round(runner, 0)
@@ -196,14 +218,18 @@ class IMPHook(MaskApplyHook):
             f'IMP: {self.rounds} pruning rounds of {self.interval} {unit} (run length {total} {unit}), '
             f'rate {self.rate}, strategy {self.strategy}, {len(weights)} prunable layers '
             f'({sum(w.numel() for w in weights.values()):,} weights), rewind {self.rewind.mode}'
-            + (f' at {self.rewind.at} {unit}' if self.rewind.at else '')
+            + (f' at {self.rewind.at} {"iterations" if self.rewind_unit == "iters" else unit}'
+               if self.rewind.at else '')
             + (', pruning before any training' if self.prune_first else '')
             + ('' if self.restart_optimizer else ', optimizer state kept across rounds')
             + f'; tickets in {self.work_dir}' + (f'; resuming in round {self.round}' if self.round else ''))
 
     def _prunable(self, runner) -> dict[str, torch.Tensor]:
         params = dict(unwrap(runner.model).named_parameters())
-        return select_prunable(params, include=self.include, exclude=self.exclude, prefix=self.prefix)
+        weights = select_prunable(params, include=self.include, exclude=self.exclude, prefix=self.prefix)
+        if self.scope == 'model':
+            weights.update(select_model_prunable(params, self.keep_dense))
+        return weights
 
     def _run_length(self, runner, weights, unit: str) -> int:
         configured = runner.train_loop.max_epochs if self.epochs else runner.train_loop.max_iters
@@ -281,11 +307,11 @@ class IMPHook(MaskApplyHook):
     # The loops count an iteration or epoch as done only after its after_* hooks: hence + 1.
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         super().after_train_iter(runner, batch_idx, data_batch, outputs)  # masks first: capture masked weights
-        if not self.epochs:
+        if not self.epochs or self.rewind_unit == 'iters':
             self._capture_if_due(runner, runner.iter + 1)
 
     def after_train_epoch(self, runner) -> None:
-        if self.epochs:
+        if self.epochs and self.rewind_unit == 'loop':
             self._capture_if_due(runner, runner.epoch + 1)
 
     # -- rounds -------------------------------------------------------------
@@ -382,14 +408,14 @@ class IMPHook(MaskApplyHook):
         """The ticket of a finished round with its provenance: the one place an IMP ticket's metadata is set."""
         return Ticket(ticket.masks, {
             'arch': infer_arch(ticket.shapes), 'source': self.source, 'round': record['round'],
-            'rate': self.rate, 'strategy': self.strategy, 'rewind': self.rewind.mode,
+            'rate': self.rate, 'strategy': self.strategy, 'rewind': self.rewind.mode, 'scope': self.scope,
             'metric_name': record['metric_name'], 'metric': record['metric']})
 
     def _settings(self) -> dict[str, Any]:
         return {'rate': self.rate, 'strategy': self.strategy, 'interval': self.interval,
                 'by_epoch': self.epochs, 'rounds': self.rounds, 'rewind': self.rewind.mode,
-                'rewind_at': self.rewind.at, 'rewind_keys': list(self.rewind.keys), 'prune_first': self.prune_first,
-                'restart_optimizer': self.restart_optimizer, 'source': self.source}
+                'rewind_at': self.rewind.at, 'rewind_unit': self.rewind_unit, 'rewind_keys': list(self.rewind.keys), 'prune_first': self.prune_first,
+                'restart_optimizer': self.restart_optimizer, 'scope': self.scope, 'source': self.source}
 
     def _ticket_path(self, round_idx: int) -> str:
         return osp.join(self.work_dir, f'ticket_round{round_idx:02d}.safetensors')

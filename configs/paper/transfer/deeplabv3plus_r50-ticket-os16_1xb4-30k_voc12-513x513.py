@@ -1,52 +1,6 @@
-# Segmentation transfer of a ticket as the seed code runs it (Segmentation/
-# main_transfer_*.py, args.py, network/, utils/): DeepLabV3+ ResNet-50 at
-# output stride 16 (layer4 dilated; ASPP rates 6, 12, 18), no auxiliary head;
-# VOC 2012 train (1,464 images, not the aug set); each image scaled by a
-# random factor of its own size in [0.5, 2], a random 513 crop (padded with
-# ignore), a flip; 30k iterations at batch 4; SGD momentum 0.9, wd 1e-4, lr
-# 0.01 for the head and 0.001 for the backbone, poly 0.9 to 1e-6; backbone
-# BatchNorm momentum 0.01; validation every 100 iterations (the best is kept).
-# The ticket masks every conv but the stem (downsample convs included).
-# Deviations (README, "Paper configs"): mmseg's DeepLabV3+ head has
-# depthwise-separable ASPP convs, and whole images are evaluated at 513
-# shortest edge (the seed center-crops them to 513 x 513).
-_base_ = '../../transfer/_base_/deeplabv3plus_r50-d8_4xb4-20k_voc12aug-512x512.py'
-
-pretrained = 'work_dirs/pretrained/resnet50_supervised.pth'
+# Segmentation transfer of a ticket as the seed code runs it (Segmentation/main_transfer_*.py):
+# the recipe of ../_base_/deeplabv3plus_r50-os16_1xb4-30k_voc12-513x513.py with the pre-trained
+# backbone restricted to the ticket (every conv but the stem, downsample convs included).
+_base_ = '../_base_/deeplabv3plus_r50-os16_1xb4-30k_voc12-513x513.py'
 ticket = 'work_dirs/imp_supervised_r50_8xb32_in1k/tickets/ticket_round05.safetensors'
-crop_size = (513, 513)
-norm_cfg = dict(type='BN', requires_grad=True)  # one GPU in the seed
-data_preprocessor = dict(size=crop_size)
-model = dict(
-    data_preprocessor=data_preprocessor,
-    backbone=dict(dilations=(1, 1, 1, 2), strides=(1, 2, 2, 1), ticket=ticket,
-                  norm_cfg=dict(type='BN', requires_grad=True, momentum=0.01),
-                  init_cfg=dict(checkpoint=pretrained)),
-    decode_head=dict(dilations=(1, 6, 12, 18), norm_cfg=norm_cfg),
-    auxiliary_head=None)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='ltcv.RandomRescale', ratio_range=(0.5, 2.0)),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeShortestEdge', scale=513, max_size=100000),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(batch_size=4, dataset=dict(
-    _delete_=True, type='PascalVOCDataset', data_root='data/VOCdevkit/VOC2012',
-    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-    ann_file='ImageSets/Segmentation/train.txt', pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4),
-                     paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
-param_scheduler = [dict(type='PolyLR', eta_min=1e-6, power=0.9, begin=0, end=30000, by_epoch=False)]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=30000, val_interval=100)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, save_best='mIoU'))
-auto_scale_lr = dict(base_batch_size=4, enable=True)
+model = dict(backbone=dict(type='ltcv.SparseBackbone', wraps='mmseg.ResNet', ticket=ticket, mode='ticket'))

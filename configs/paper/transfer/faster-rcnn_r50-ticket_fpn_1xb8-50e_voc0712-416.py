@@ -1,41 +1,6 @@
-# Detection transfer of a ticket with the seed code's schedule (Detection/
-# train_transfer.py, config/yolov4_config.py): VOC 07+12 trainval -> VOC07
-# test, 416 px, batch 8, 50 epochs, SGD momentum 0.9, wd 5e-4, lr 1e-4 with
-# 2 warm-up epochs then cosine to 1e-6 (per iteration), the whole backbone
-# trained (no frozen stage, BatchNorm in training mode). The seed's detector
-# is a YOLOv4 fork with a ResNet-50 backbone; mmdet has none, so this is
-# Faster R-CNN R-50-FPN under that schedule: its figures are not the paper's
-# (README, "Paper configs", lists what differs).
-_base_ = '../../transfer/_base_/faster-rcnn_r50_fpn_1x_voc0712.py'
-
-pretrained = 'work_dirs/pretrained/resnet50_supervised.pth'
+# Detection transfer of a ticket with the seed code's schedule (Detection/train_transfer.py): the
+# recipe of ../_base_/faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py with the pre-trained backbone
+# restricted to the ticket.
+_base_ = '../_base_/faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py'
 ticket = 'work_dirs/imp_supervised_r50_8xb32_in1k/tickets/ticket_round05.safetensors'
-model = dict(backbone=dict(frozen_stages=-1, norm_eval=False, ticket=ticket, init_cfg=dict(checkpoint=pretrained)))
-_train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(416, 416), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-_test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(416, 416), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-_voc = dict(type='VOCDataset', data_root='data/VOCdevkit/', pipeline=_train_pipeline,
-            filter_cfg=dict(filter_empty_gt=True, min_size=32, bbox_min_size=32))
-train_dataloader = dict(batch_size=8, dataset=dict(
-    _delete_=True, type='ConcatDataset', ignore_keys=['dataset_type'], datasets=[
-        dict(**_voc, ann_file='VOC2007/ImageSets/Main/trainval.txt', data_prefix=dict(sub_data_root='VOC2007/')),
-        dict(**_voc, ann_file='VOC2012/ImageSets/Main/trainval.txt', data_prefix=dict(sub_data_root='VOC2012/'))]))
-val_dataloader = dict(dataset=dict(pipeline=_test_pipeline))
-test_dataloader = val_dataloader
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=2, end=50, T_max=48,
-         convert_to_iter_based=True)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=50, val_interval=1)
-auto_scale_lr = dict(base_batch_size=8, enable=True)
+model = dict(backbone=dict(type='ltcv.SparseBackbone', wraps='mmdet.ResNet', ticket=ticket, mode='ticket'))
