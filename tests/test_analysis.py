@@ -41,7 +41,9 @@ def _png(path):
 def test_overlap_matrix_and_heatmap(tickets, tmp_path):
     a, b, c, _ = tickets
     out = run_tool(str(ROOT / 'tools/ticket.py'), 'overlap', str(a), str(b), str(c), '--png', str(tmp_path / 'o.png'))
-    rows = [line.split() for line in out.stdout.splitlines()[1:4]]
+    lines = out.stdout.splitlines()
+    assert lines[0] == 'IoU of kept weights'
+    rows = [line.split() for line in lines[2:5]]  # after the title and the header
     values = {r[0]: [float(v) for v in r[1:]] for r in rows}
     assert values['a'] == [1.0, 0.0, pytest.approx(2 / 3, abs=1e-4)]
     assert values['b'] == [0.0, 1.0, 0.25]   # per layer |b & c| = 25, |b | c| = 100

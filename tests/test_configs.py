@@ -22,8 +22,7 @@ def test_every_dataset_and_rewind_type_has_a_downstream_config():
 
 @pytest.mark.parametrize('path', PRETRAIN, ids=lambda p: p.stem)
 def test_pretrain_config_builds(path: Path):
-    from mmengine.registry import HOOKS
-    from mmpretrain.registry import MODELS
+    from mmengine.registry import HOOKS, MODELS
     cfg = Config.fromfile(str(path))
     assert cfg.custom_imports['imports'] == ['ltcv_mm']
     hooks = [HOOKS.build(h) for h in cfg.custom_hooks]
@@ -45,8 +44,10 @@ def test_pretrain_config_builds(path: Path):
         assert not uses_pretrained and cfg.load_from.endswith('mocov2_r50_model.pth')
     else:
         assert uses_pretrained == (not stem.endswith(('_lt', '_rewind_lt')) or stem.endswith('in1k'))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        init_default_scope('mmpretrain')
+    scope = cfg.default_scope  # mmpretrain; mmdet and mmseg for the task-specific IMP configs in task/
+    assert scope == ('mmpretrain' if 'task' not in path.parts else 'mmseg' if 'deeplab' in stem else 'mmdet')
+    with DefaultScope.overwrite_default_scope(scope):
+        init_default_scope(scope)
         model = MODELS.build(cfg.model)
     names = [n for n, _ in model.named_parameters()]
     assert 'backbone.layer4.2.conv3.weight' in names

@@ -196,14 +196,21 @@ def test_paper_transfer_configs_train_and_evaluate(leaf, data, classes, metric, 
     assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
 
 
-@pytest.mark.parametrize('leaf, data, classes, metric', [
-    ('imp_deeplabv3plus_r50-os16_1xb4-30k_voc12-513x513.py', 'VOCdevkit/VOC2012', None, 'mIoU'),
-    ('imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP')])
-def test_task_specific_imp_in_the_stock_detector_and_segmentor(leaf, data, classes, metric, assets, tmp_path):
-    """Tickets found on the downstream task itself (configs/paper/task), one pruning, shrunk for the CPU."""
+@pytest.mark.parametrize('leaf, data, classes, metric, options', [
+    ('paper/task/imp_deeplabv3plus_r50-os16_1xb4-30k_voc12-513x513.py', 'VOCdevkit/VOC2012', None, 'mIoU', []),
+    ('paper/task/imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP', []),
+    # the stock-recipe family, late resetting after 2 iterations of the first epoch (2 images a batch)
+    ('pretrain/task/imp_faster-rcnn_r50_fpn_1x_coco_late-reset.py', 'coco', DIGITS, 'coco/bbox_mAP',
+     ['custom_hooks.0.rewind_at=2', 'model.test_cfg.rcnn.score_thr=0.0'])])
+def test_task_specific_imp_in_the_stock_detector_and_segmentor(leaf, data, classes, metric, options, assets,
+                                                               tmp_path):
+    """Tickets found on the downstream task itself (configs/*/task), one pruning, shrunk for the CPU."""
     import json
-    cfg = tiny_config(ROOT / 'configs/paper/task' / leaf, assets, tmp_path / 'w', data, classes)
-    _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w', '--cfg-options', 'custom_hooks.0.rounds=1')
+    cfg = tiny_config(ROOT / 'configs' / leaf, assets, tmp_path / 'w', data, classes)
+    hooks = Config.fromfile(str(cfg)).custom_hooks
+    index = [h['type'] for h in hooks].index('ltcv.IMPHook')
+    _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w', '--cfg-options', f'custom_hooks.{index}.rounds=1',
+           *[o.replace('custom_hooks.0', f'custom_hooks.{index}') for o in options])
     summary = json.loads((tmp_path / 'w/tickets/imp_summary.json').read_text())
     assert [r['round'] for r in summary['records']] == [0, 1]
     assert all(r['metric_name'] == metric and r['metric'] is not None for r in summary['records'])
