@@ -120,8 +120,10 @@ CARD = {
     'transfer/resnet50-cifar10-ticket_fmnist.py': dict(_EVAL, **_DATA['fmnist'], mode='ticket', total_batch=256),
     'transfer/resnet50-cifar10-ticket_smallnorb.py': dict(_EVAL, **_SMALLNORB, mode='ticket', total_batch=256),
     # the temperature sweep: the seed's recipe with only the temperature changed
-    **{f'sweeps/imp_simclr_r50_8xb32_in1k_tau{t}.py': dict(SIMCLR, temperature=float(t)) for t in ('0.1', '0.2', '1.0')},
-    **{f'sweeps/imp_mocov2_r50_8xb32_in1k_tau{t}.py': dict(MOCOV2, temperature=float(t)) for t in ('0.07', '0.1', '0.5')},
+    **{f'sweeps/imp_simclr_r50_8xb32_in1k_tau{t}.py': dict(SIMCLR, temperature=float(t))
+       for t in ('0.1', '0.2', '1.0')},
+    **{f'sweeps/imp_mocov2_r50_8xb32_in1k_tau{t}.py': dict(MOCOV2, temperature=float(t))
+       for t in ('0.07', '0.1', '0.5')},
     'transfer/deeplabv3plus_r50-ticket-os16_1xb4-30k_voc12-513x513.py': SEGMENTATION,
     'transfer/faster-rcnn_r50-ticket_fpn_1xb8-50e_voc0712-416.py': DETECTION,
     # task-specific IMP (Segmentation/main_imp_*.py + sh/imp_*.sh: imp_num 0..18, each state a full run

@@ -35,6 +35,6 @@ optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                      optimizer=dict(type='LARS', lr=1e-4, momentum=0.9, weight_decay=1e-6, eta=1e-3))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 train_cfg = dict(max_epochs=10)  # one state
-custom_hooks = [dict(type='ltcv.IMPHook', rate=0.2, rounds=18, prune_first=True, rewind='pt', rewind_keys=['backbone.*'],
-                     restart_optimizer=False, source='simclr')]
+custom_hooks = [dict(type='ltcv.IMPHook', rate=0.2, rounds=18, prune_first=True, rewind='pt',
+                     rewind_keys=['backbone.*'], restart_optimizer=False, source='simclr')]
 auto_scale_lr = dict(base_batch_size=256, enable=True)

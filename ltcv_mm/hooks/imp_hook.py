@@ -162,6 +162,7 @@ class IMPHook(MaskApplyHook):
         self._restart_state: dict[str, Any] | None = None
         self._last_val: tuple[int, dict] | None = None
         self._best: dict[str, Any] | None = None  # the current round's best validation (and test metrics)
+        self._testing = False  # inside test_at_best's test loop
 
     # -- set-up, before the first iteration ---------------------------------
     def before_run(self, runner) -> None:
@@ -335,8 +336,6 @@ class IMPHook(MaskApplyHook):
             runner.model.train()
             self._best['test'] = {k: finite(v) for k, v in (test or {}).items() if isinstance(v, (int, float))}
 
-    _testing = False
-
     def before_train_epoch(self, runner) -> None:
         if self.epochs:
             self._maybe_end_round(runner)
@@ -414,8 +413,9 @@ class IMPHook(MaskApplyHook):
     def _settings(self) -> dict[str, Any]:
         return {'rate': self.rate, 'strategy': self.strategy, 'interval': self.interval,
                 'by_epoch': self.epochs, 'rounds': self.rounds, 'rewind': self.rewind.mode,
-                'rewind_at': self.rewind.at, 'rewind_unit': self.rewind_unit, 'rewind_keys': list(self.rewind.keys), 'prune_first': self.prune_first,
-                'restart_optimizer': self.restart_optimizer, 'scope': self.scope, 'source': self.source}
+                'rewind_at': self.rewind.at, 'rewind_unit': self.rewind_unit, 'rewind_keys': list(self.rewind.keys),
+                'prune_first': self.prune_first, 'restart_optimizer': self.restart_optimizer, 'scope': self.scope,
+                'source': self.source}
 
     def _ticket_path(self, round_idx: int) -> str:
         return osp.join(self.work_dir, f'ticket_round{round_idx:02d}.safetensors')
