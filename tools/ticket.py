@@ -20,6 +20,11 @@
   rewind-weights IMP_CHECKPOINT -o OUT.pth
                         the weights an IMP run rewinds to, as backbone
                         weights (a ticket's weights for another dataset)
+  pack CHECKPOINT --ticket T -o OUT.safetensors
+                        the checkpoint with the ticket's layers as kept
+                        values and bit-packed masks (the rest unchanged)
+  unpack PACKED -o OUT.pth
+                        the stock checkpoint back, bit for bit
   plot TICKET [...] -o OUT.png
                         per-layer sparsity chart of one or more tickets
 """
@@ -177,6 +182,41 @@ def cmd_rewind_weights(args):
           f'written to {out}')
 
 
+def cmd_pack(args):
+    """A fine-tuned checkpoint with the ticket's layers stored as kept values and bit-packed masks."""
+    from ltcv_mm.core import atomic_write_bytes
+    from ltcv_mm.core.packed_checkpoint import pack_state_dict, to_bytes
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ValueError(f'{out} already exists; pass --force to overwrite it')
+    ckpt = torch_load_safe(args.checkpoint)
+    wrapped = isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict)
+    state = ckpt['state_dict'] if wrapped else ckpt
+    meta = {'source': str(args.checkpoint), 'wrapped': wrapped,
+            'checkpoint_meta': ckpt.get('meta') if wrapped else None,
+            'dropped': sorted(k for k in ckpt if k not in ('state_dict', 'meta')) if wrapped else []}
+    tensors, metadata = pack_state_dict(state, load_ticket(args.ticket), meta=meta)
+    atomic_write_bytes(out, to_bytes(tensors, metadata))
+    before, after = Path(args.checkpoint).stat().st_size, out.stat().st_size
+    print(f'{args.checkpoint}: {len(state)} tensors, {sum(1 for k in tensors if k.endswith("::mask"))} packed '
+          f'under {args.ticket}; {before:,} -> {after:,} bytes ({after / before:.3f})'
+          + (f'; not kept: {", ".join(meta["dropped"])}' if meta['dropped'] else ''))
+
+
+def cmd_unpack(args):
+    """The stock checkpoint a packed one was made from (its state dict bit for bit, and its meta)."""
+    from ltcv_mm.core.packed_checkpoint import from_bytes, unpack_state_dict
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ValueError(f'{out} already exists; pass --force to overwrite it')
+    tensors, metadata = from_bytes(Path(args.packed).read_bytes(), where=args.packed)
+    state, info = unpack_state_dict(tensors, metadata, where=args.packed)
+    meta = info.get('meta') or {}
+    ckpt = {'meta': meta.get('checkpoint_meta'), 'state_dict': state} if meta.get('wrapped') else state
+    atomic_torch_save(ckpt, out)
+    print(f'{args.packed}: {len(state)} tensors restored to {out}')
+
+
 def cmd_plot(args):
     from ltcv_mm.analysis.plots import layer_sparsity_chart
     tickets = [load_ticket(p) for p in args.tickets]
@@ -250,6 +290,19 @@ def parse_args(argv=None):
     q.add_argument('--prefix', default='backbone.', help="the backbone's prefix in the model (default backbone.)")
     q.add_argument('--force', action='store_true')
     q.set_defaults(func=cmd_rewind_weights)
+
+    q = sub.add_parser('pack', help='a checkpoint with the ticket\'s layers as kept values + bit masks')
+    q.add_argument('checkpoint', help='a checkpoint trained under the ticket (pruned weights zero)')
+    q.add_argument('--ticket', required=True)
+    q.add_argument('-o', '--out', required=True, help='.safetensors file')
+    q.add_argument('--force', action='store_true')
+    q.set_defaults(func=cmd_pack)
+
+    q = sub.add_parser('unpack', help='the stock checkpoint back from a packed one')
+    q.add_argument('packed')
+    q.add_argument('-o', '--out', required=True, help='.pth file')
+    q.add_argument('--force', action='store_true')
+    q.set_defaults(func=cmd_unpack)
 
     q = sub.add_parser('plot', help='per-layer sparsity chart')
     q.add_argument('tickets', nargs='+')
