@@ -172,3 +172,28 @@ def test_ties_at_the_cut_go_in_layer_then_index_order(shape):
             want = _tie_oracle(weights, one, count_to_prune(rate, one.kept))[name]
             assert torch.equal(layerwise.masks[name], want), name
         ticket = nxt
+
+
+def test_semi_structured_2_4_keeps_the_two_largest_of_every_four_input_channels():
+    from ltcv_mm.core import Ticket, get_strategy
+    gen = torch.Generator().manual_seed(0)
+    w = {'layer1.0.conv2.weight': torch.randn(6, 8, 3, 3, generator=gen),
+         'layer1.0.conv3.weight': torch.randn(4, 12, 1, 1, generator=gen)}
+    step = get_strategy('semi_structured_2_4')
+    t = step(w, Ticket.dense(w), 0.0)
+    for name, mask in t.masks.items():
+        groups = mask.permute(0, 2, 3, 1).reshape(-1, 4)
+        assert bool((groups.sum(1) == 2).all()), name  # exactly 2 of every 4 from a dense start
+        mags = w[name].abs().permute(0, 2, 3, 1).reshape(-1, 4)
+        kept_min = torch.where(groups, mags, torch.inf).min(1).values
+        pruned_max = torch.where(~groups, mags, -torch.inf).max(1).values
+        assert bool((kept_min >= pruned_max).all()), name  # the two largest stay
+    assert t.sparsity == 0.5
+    # from a ticket that already pruned: never revives, groups may keep fewer
+    start = Ticket({k: m.clone() for k, m in t.masks.items()})
+    start.masks['layer1.0.conv3.weight'][0, 0:4] = False
+    again = step(w, start, 0.0)
+    assert all(bool((again.masks[k] <= start.masks[k]).all()) for k in w)
+    assert int(again.masks['layer1.0.conv3.weight'][0, 0:4].sum()) == 0
+    with pytest.raises(ValueError, match=r"'conv1.weight': 2:4 sparsity groups input channels by 4, but it has 3"):
+        step({'conv1.weight': torch.randn(8, 3, 7, 7)}, Ticket.dense({'conv1.weight': torch.randn(8, 3, 7, 7)}), 0.0)

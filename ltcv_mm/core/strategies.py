@@ -154,6 +154,39 @@ def random_like(weights, ticket, rate=0.0, generator=None):
     return Ticket(masks)
 
 
+@register_strategy('semi_structured_2_4', redraws=True)
+def semi_structured_2_4(weights, ticket, rate=0.0, generator=None):
+    """2:4 semi-structured sparsity: in every group of 4 consecutive input channels (at each output
+    channel and kernel position) the 2 largest magnitudes among the weights the ticket keeps stay.
+
+    The layout that sparse tensor cores run at twice the dense rate (NVIDIA
+    Ampere and later, ``torch.sparse.to_sparse_semi_structured``); ``rate``
+    is not used (the structure fixes 50 %, more where the ticket already
+    pruned a group below 2), so one step is the whole pruning.
+    """
+    check_rate(rate, allow_zero=True)
+    _check_cover(weights, ticket)
+    _check_finite(weights, ticket)
+    masks = {}
+    for name, mask in ticket.masks.items():
+        if mask.dim() < 2 or mask.shape[1] % 4:
+            raise ValueError(f'layer {name!r}: 2:4 sparsity groups input channels by 4, but it has '
+                             f'{mask.shape[1] if mask.dim() > 1 else "no"} input channels')
+        order = [0] + list(range(2, mask.dim())) + [1]  # input channels innermost, as the GEMM's K
+        scores = (weights[name].detach().abs() * mask).permute(*order).reshape(-1, 4)
+        keep = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, scores.topk(2, dim=1).indices, True)
+        keep = keep.reshape([mask.shape[i] for i in order]).permute(*_inverse(order)) & mask
+        masks[name] = keep.contiguous()
+    return Ticket(masks)
+
+
+def _inverse(order: list[int]) -> list[int]:
+    inv = [0] * len(order)
+    for i, o in enumerate(order):
+        inv[o] = i
+    return inv
+
+
 def _per_layer(ticket: Ticket, scores, rate: float) -> dict[str, torch.Tensor]:
     masks = {}
     for name, mask in ticket.masks.items():

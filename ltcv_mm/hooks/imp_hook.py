@@ -67,7 +67,7 @@ class IMPHook(MaskApplyHook):
         rate: fraction of the remaining weights removed per round.
         strategy: a registered strategy (``ltcv_mm.core.STRATEGIES``):
             ``global_magnitude`` (the paper), ``layerwise_magnitude``,
-            ``random_global``, ``random_layerwise``, ``random_like``.
+            ``random_global``, ``random_layerwise``, ``random_like``, ``semi_structured_2_4``.
         rewind: ``pt``, ``pt_trans``, ``lt`` or ``rewind_lt``
             (``ltcv_mm.core.rewind.MODES``).
         rewind_at: epochs or iterations before the rewind point is taken: 0

@@ -1,0 +1,51 @@
+"""Sparse inference export: same outputs as the dense masked model, and no layer chosen slower."""
+import pytest
+import torch
+import torchvision
+
+from ltcv_mm.core import attach_ticket, attached_masks, prune, select_prunable
+from ltcv_mm.core.sparse_inference import CSRConv2d, export_sparse
+
+
+def _masked_resnet(rate=0.9):
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    ticket = prune(select_prunable(dict(model.named_parameters())), rounds=1, rate=rate)
+    attach_ticket(model, ticket)
+    return model
+
+
+@pytest.mark.parametrize('conv', [
+    torch.nn.Conv2d(8, 16, 1), torch.nn.Conv2d(8, 16, 1, stride=2, bias=False),
+    torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.Conv2d(8, 16, 3, stride=2, padding=2, dilation=2)])
+def test_csr_conv_equals_the_dense_conv(conv):
+    with torch.no_grad():
+        conv.weight.mul_(torch.rand_like(conv.weight) > 0.8)
+        x = torch.randn(2, 8, 9, 11)
+        torch.testing.assert_close(CSRConv2d(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
+
+
+def test_exported_model_gives_the_dense_masked_outputs():
+    model = _masked_resnet()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    choices = export_sparse(model, x, min_sparsity=0.01, force='sparse')
+    assert attached_masks(model) is None  # the ticket was applied once and detached
+    assert {c.name for c in choices} == {n for n, m in model.named_modules() if isinstance(m, CSRConv2d)}
+    assert len(choices) == 19 and all(c.sparsity > 0.01 for c in choices)  # every conv but the (dense) stem
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_choice_is_the_faster_form_in_its_own_calibration():
+    model = _masked_resnet(rate=0.95)
+    x = torch.randn(1, 3, 64, 64)
+    choices = export_sparse(model, x, repeats=3)
+    assert choices
+    for c in choices:
+        assert c.chosen == ('sparse' if c.sparse_s < c.dense_s else 'dense'), c
+        kind = CSRConv2d if c.chosen == 'sparse' else torch.nn.Conv2d
+        assert type(model.get_submodule(c.name)) is kind
+    with pytest.raises(ValueError, match="force must be None, 'sparse' or 'dense'"):
+        export_sparse(model, x, force='fast')
