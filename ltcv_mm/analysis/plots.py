@@ -129,3 +129,16 @@ def sensitivity_curves(results: dict[str, dict[float, list[float]]], metric: str
         ax.grid(alpha=0.3)
     fig.suptitle(title or 'sensitivity', fontsize=9)
     return _save(fig, path)
+
+
+def path_curve(alphas: Sequence[float], values: Sequence[float], metric: str, path: Path, title: str = '') -> Path:
+    """The metric along the linear path between two trained copies (instability analysis)."""
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot(alphas, values, marker='o', markersize=3)
+    ax.axhline((values[0] + values[-1]) / 2, linestyle=':', color='gray', label='mean of the ends')
+    ax.set_xlabel('interpolation alpha (copy A -> copy B)')
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title or 'linear path', fontsize=9)
+    return _save(fig, path)

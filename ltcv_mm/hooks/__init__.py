@@ -1,6 +1,7 @@
 from .imp_hook import IMPConfigError, IMPHook
 from .mask_apply_hook import MaskApplyHook
 from .retired import RewindHook
+from .start_weights_hook import StartWeightsHook
 from .sync_bn_fallback_hook import SyncBNFallbackHook
 
-__all__ = ['IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'SyncBNFallbackHook']
+__all__ = ['IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'StartWeightsHook', 'SyncBNFallbackHook']
