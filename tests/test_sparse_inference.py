@@ -49,3 +49,22 @@ def test_the_choice_is_the_faster_form_in_its_own_calibration():
         assert type(model.get_submodule(c.name)) is kind
     with pytest.raises(ValueError, match="force must be None, 'sparse' or 'dense'"):
         export_sparse(model, x, force='fast')
+
+
+def test_exported_layers_follow_the_model_into_copies_and_dtypes():
+    import copy
+    model = _masked_resnet()
+    x = torch.randn(1, 3, 32, 32)
+    export_sparse(model, x, min_sparsity=0.01, force='sparse')
+    with torch.no_grad():
+        expected = model(x)
+        copied = copy.deepcopy(model)  # a CSR tensor cannot be deep-copied; its parts can
+        torch.testing.assert_close(copied(x), expected)
+        wide = copied.to(torch.float64)
+        layer = wide.get_submodule('layer1.0.conv1')
+        assert layer.values.dtype == torch.float64 and layer.weight.dtype == torch.float64
+        assert layer.crow_indices.dtype == torch.int64  # indices stay indices
+        torch.testing.assert_close(wide(x.double()), expected.double(), rtol=1e-4, atol=1e-4)
+        meta = copy.deepcopy(model).to('meta')
+        assert meta.get_submodule('layer1.0.conv1').values.device.type == 'meta'
+    assert not [k for k in model.state_dict() if k.endswith(('values', 'crow_indices', 'col_indices'))]

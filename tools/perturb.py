@@ -42,8 +42,8 @@ def parse_args(argv=None):
 
 def _masked_root(model, ticket_path):
     """The module holding the ticket and its TicketMasks; attaches --ticket if given."""
-    from ltcv_mm.core import attach_ticket, attached_masks, load_ticket
-    held = [(m, attached_masks(m)) for m in model.modules() if attached_masks(m) is not None]
+    from ltcv_mm.core import attach_ticket, load_ticket, ticket_holders
+    held = ticket_holders(model)
     if ticket_path:
         if held:
             raise ValueError(f'the model already carries a ticket ({held[0][1].what}); drop --ticket or '

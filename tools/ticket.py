@@ -94,11 +94,17 @@ def cmd_info(args):
         print(f'  {name:34s} {ticket.masks[name].numel():10,d} {sp:9.2%}')
 
 
+def _new_file(path, force: bool) -> Path:
+    """``path``, refused (before any work) when it exists and ``--force`` was not given."""
+    out = Path(path)
+    if out.exists() and not force:
+        raise FileExistsError(f'{out} already exists; pass --force to overwrite it')
+    return out
+
+
 def cmd_export(args):
     ticket = load_ticket(args.ticket)
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f'{out} already exists; pass --force to overwrite it')
+    out = _new_file(args.out, args.force)
     atomic_torch_save(ticket_to_seed(ticket, args.prefix), out)
     print(f'wrote {out}: {len(ticket.masks)} "*.weight_mask" tensors')
 
@@ -163,9 +169,7 @@ def cmd_kernels(args):
 def cmd_rewind_weights(args):
     """The weights an IMP run rewinds to, from one of its checkpoints, as canonical backbone weights."""
     from ltcv_mm.hooks.imp_hook import CHECKPOINT_KEY
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise ValueError(f'{out} already exists; pass --force to overwrite it')
+    out = _new_file(args.out, args.force)
     ckpt = torch_load_safe(args.checkpoint)
     imp = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
     snapshot = ((imp or {}).get('rewind') or {}).get('snapshot')
@@ -186,9 +190,7 @@ def cmd_pack(args):
     """A fine-tuned checkpoint with the ticket's layers stored as kept values and bit-packed masks."""
     from ltcv_mm.core import atomic_write_bytes
     from ltcv_mm.core.packed_checkpoint import pack_state_dict, to_bytes
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise ValueError(f'{out} already exists; pass --force to overwrite it')
+    out = _new_file(args.out, args.force)
     ckpt = torch_load_safe(args.checkpoint)
     wrapped = isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict)
     state = ckpt['state_dict'] if wrapped else ckpt
@@ -206,9 +208,7 @@ def cmd_pack(args):
 def cmd_unpack(args):
     """The stock checkpoint a packed one was made from (its state dict bit for bit, and its meta)."""
     from ltcv_mm.core.packed_checkpoint import from_bytes, unpack_state_dict
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise ValueError(f'{out} already exists; pass --force to overwrite it')
+    out = _new_file(args.out, args.force)
     tensors, metadata = from_bytes(Path(args.packed).read_bytes(), where=args.packed)
     state, info = unpack_state_dict(tensors, metadata, where=args.packed)
     meta = info.get('meta') or {}

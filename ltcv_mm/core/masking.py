@@ -351,6 +351,11 @@ def attached_masks(module: nn.Module) -> TicketMasks | None:
     return module.__dict__.get(ATTR)
 
 
+def ticket_holders(root: nn.Module) -> list[tuple[nn.Module, TicketMasks]]:
+    """Every module under ``root`` (itself included) that holds a ticket, with its masks."""
+    return [(m, masks) for m in root.modules() if (masks := attached_masks(m)) is not None]
+
+
 def _bind(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | None, strict: bool,
           what: str, dense: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
     check_not_flattened(module, what)

@@ -22,11 +22,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .masking import attached_masks, detach_ticket
+from .masking import detach_ticket, ticket_holders
+
+# torch says so once per process, at the first CSR tensor; only that notice is silenced
+warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta', category=UserWarning)
 
 
 class CSRConv2d(nn.Module):
-    """An ``nn.Conv2d`` (groups 1) for inference, its weight a CSR matrix; same outputs."""
+    """An ``nn.Conv2d`` (groups 1) for inference, its weight a CSR matrix; same outputs.
+
+    The CSR matrix is kept as its three dense parts (row pointers, column
+    indices, values), non-persistent buffers: a CSR tensor is not moved by
+    ``.to()`` as an attribute and cannot be deep-copied at all, while these
+    follow the module to any device and dtype and into copies, and never
+    appear in a state dict. The matrix is assembled from them per forward
+    (no copy).
+    """
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
@@ -38,11 +49,19 @@ class CSRConv2d(nn.Module):
         self.out_channels = w.shape[0]
         self.kernel_size, self.stride = tuple(conv.kernel_size), tuple(conv.stride)
         self.padding, self.dilation = tuple(conv.padding), tuple(conv.dilation)
-        with warnings.catch_warnings():  # torch calls its sparse CSR support beta, once per process
-            warnings.simplefilter('ignore', UserWarning)
-            self.weight = w.reshape(w.shape[0], -1).to_sparse_csr()  # an attribute: never in a state dict
-        self.bias = None if conv.bias is None else conv.bias.detach().clone()
+        csr = w.reshape(w.shape[0], -1).to_sparse_csr()
+        self.in_features = csr.shape[1]  # in x k x k
+        self.register_buffer('crow_indices', csr.crow_indices().clone(), persistent=False)
+        self.register_buffer('col_indices', csr.col_indices().clone(), persistent=False)
+        self.register_buffer('values', csr.values().clone(), persistent=False)
+        self.register_buffer('bias', None if conv.bias is None else conv.bias.detach().clone(), persistent=False)
         self.density = float(torch.count_nonzero(w)) / w.numel()
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The (out, in k k) CSR matrix, assembled from the buffers where they are now."""
+        return torch.sparse_csr_tensor(self.crow_indices, self.col_indices, self.values,
+                                       (self.out_channels, self.in_features))
 
     def _pointwise(self) -> bool:
         return self.kernel_size == (1, 1) and self.padding == (0, 0)
@@ -67,7 +86,7 @@ class CSRConv2d(nn.Module):
         return y.contiguous()
 
     def extra_repr(self) -> str:
-        return (f'{self.weight.shape[1]}, {self.out_channels}, kernel_size={self.kernel_size}, '
+        return (f'{self.in_features}, {self.out_channels}, kernel_size={self.kernel_size}, '
                 f'stride={self.stride}, density={self.density:.3f}')
 
 
@@ -121,11 +140,9 @@ def export_sparse(model: nn.Module, example: torch.Tensor | Callable[[], object]
     if force not in (None, 'sparse', 'dense'):
         raise ValueError(f"force must be None, 'sparse' or 'dense', got {force!r}")
     model.eval()
-    for m in list(model.modules()):
-        masks = attached_masks(m)
-        if masks is not None:
-            masks.apply(m)
-            detach_ticket(m)
+    for m, masks in ticket_holders(model):
+        masks.apply(m)
+        detach_ticket(m)
     convs = _candidates(model, min_sparsity)
     inputs: dict[str, torch.Tensor] = {}
     handles = [m.register_forward_pre_hook(lambda mod, args, name=name: inputs.setdefault(name, args[0].clone()))

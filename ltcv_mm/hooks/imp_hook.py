@@ -321,7 +321,7 @@ class IMPHook(MaskApplyHook):
             return
         done = progress(runner, self.epochs)
         self._last_val = (done, dict(metrics))
-        key = self.metric or next(iter(metrics), None)
+        key = self._metric_key(metrics)
         value = finite(metrics[key]) if key in metrics and isinstance(metrics[key], (int, float)) else None
         if value is None or (self._best is not None and value <= self._best['metric']):
             return
@@ -357,6 +357,10 @@ class IMPHook(MaskApplyHook):
             self._finish_round(runner, done)
         runner.logger.info(f'IMP: finished, summary in {osp.join(self.work_dir, SUMMARY_JSON)}')
 
+    def _metric_key(self, metrics: dict) -> str | None:
+        """The validation metric the run judges rounds by: ``metric``, or the first one reported."""
+        return self.metric or next(iter(metrics), None)
+
     def _round_metrics(self, runner, done: int) -> dict:
         """The validation metrics of the round that just ended (validating now if needed)."""
         if self._last_val is not None and self._last_val[0] == done:
@@ -372,7 +376,7 @@ class IMPHook(MaskApplyHook):
     def _finish_round(self, runner, done: int) -> None:
         """Record the round that just ended, write its ticket file (complete, once) and the summary."""
         metrics = self._round_metrics(runner, done)
-        key = self.metric or (next(iter(metrics)) if metrics else None)
+        key = self._metric_key(metrics)
         if key is not None and key not in metrics:
             raise KeyError(f'IMPHook: metric {key!r} not among the validation metrics {sorted(metrics)}')
         value = finite(metrics[key]) if key is not None else None

@@ -7,7 +7,7 @@ import torch
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ..core import TicketMasks, attached_masks, check_not_flattened
+from ..core import TicketMasks, check_not_flattened, ticket_holders
 
 H = TypeVar('H')
 
@@ -85,5 +85,4 @@ def model_copies(runner) -> list[nn.Module]:
 
 def masked_modules(runner) -> list[tuple[nn.Module, TicketMasks]]:
     """Every module holding a ticket, with its masks: in the model and in each EMA average."""
-    return [(m, attached_masks(m)) for root in model_copies(runner) for m in root.modules()
-            if attached_masks(m) is not None]
+    return [held for root in model_copies(runner) for held in ticket_holders(root)]
