@@ -140,6 +140,9 @@ class RankNoiseHook(Hook):
 
     priority = 'HIGH'
 
+    def __init__(self, remask: bool = False) -> None:
+        self.remask = remask  # keep the current ticket's pruned weights at zero (noise between prunings)
+
     def before_train_epoch(self, runner) -> None:
         import torch
         if runner.epoch == 0 or get_rank() != 1:
@@ -148,6 +151,8 @@ class RankNoiseHook(Hook):
         with torch.no_grad():
             for p in unwrap(runner.model).backbone.parameters():
                 p.add_(torch.randn(p.shape, generator=gen) * p.abs().mean())
+        if self.remask:
+            find_hook(runner, MaskApplyHook).apply(runner, with_optimizer=False)
 
 
 @HOOKS.register_module(force=True)

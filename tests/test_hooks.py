@@ -266,6 +266,26 @@ def test_ddp_ranks_hold_identical_masks(data, tmp_path):
     assert (tmp_path / 'work/tickets/imp_summary.json').exists()
 
 
+def test_ddp_ranks_end_early_bird_rounds_together_on_rank_0s_judgement(data, tmp_path):
+    # epoch-based, one iteration per epoch and rank; the weights freeze from epoch 3 of each round, but
+    # rank 1's are perturbed before every check: judged on its own, rank 1 would never end a round
+    cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=8)
+    cfg['param_scheduler'] = [dict(type='MultiStepLR', by_epoch=True, milestones=[3], gamma=0.0)]
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', rounds=2, early_bird=dict(interval=1, window=3, eps=1e-9)),
+                           dict(type='MaskDigestHook'), dict(type='RankNoiseHook', remask=True)]
+    path = _write_cfg(cfg, tmp_path / 'ddp.py')
+    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
+                           '--launcher', 'pytorch'], capture_output=True, text=True,
+                          env=checkout_env(OMP_NUM_THREADS='1'), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    d0 = json.loads((tmp_path / 'work/mask_digests_rank0.json').read_text())
+    assert d0 == json.loads((tmp_path / 'work/mask_digests_rank1.json').read_text())
+    records = json.loads((tmp_path / 'work/tickets/imp_summary.json').read_text())['records']
+    assert [r['early_bird']['length'] for r in records] == [5, 5, 8]  # freeze at 3, window of 3
+    assert d0[-1][0] == 18 and len({d for _, d in d0}) == 3  # dense, then two tickets
+
+
 def test_unknown_optimizer_gets_weights_masked_after_each_step(data, tmp_path):
     """ASGD is not known to keep zero weights at zero: the hook masks after every step too."""
     runner0 = Runner.from_cfg(Config(tiny_classifier_cfg(tmp_path / 'w0', data)))

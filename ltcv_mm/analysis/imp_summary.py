@@ -7,9 +7,14 @@ NaN or missing), ``metrics`` (every validation metric), ``train_loss`` and
 ``ticket`` (the round's ticket file; null for the dense round 0) and ``best``
 (the round's best validation: ``at`` (epochs or iterations of the run),
 ``metric``, and ``test``, the test metrics at that point when IMPHook runs
-with ``test_at_best``; null without validation). The CSV is the same records,
-one row each, for spreadsheets; ``test_at_best`` is the test value of the
-metric at the round's best validation (the seed code's downstream figure).
+with ``test_at_best``; null without validation) and ``early_bird`` (with
+IMPHook's ``early_bird``: the round's ``length`` in epochs or iterations,
+``ended_early``, the global ``iteration`` where it ended, and its ``checks``:
+``at`` (epochs or iterations into the round) and the ``distances`` from that
+mask to the earlier ones of the window; null otherwise). The CSV is the same
+records, one row each, for spreadsheets; ``test_at_best`` is the test value of
+the metric at the round's best validation (the seed code's downstream figure),
+``round_length`` and ``ended_early`` come from ``early_bird``.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from ..core.atomic import atomic_write_bytes
 SUMMARY_JSON = 'imp_summary.json'
 SUMMARY_CSV = 'imp_summary.csv'
 CSV_COLUMNS = ('round', 'sparsity', 'metric_name', 'metric', 'train_loss', 'ticket', 'best_metric', 'best_at',
-               'test_at_best')
+               'test_at_best', 'round_length', 'ended_early')
 
 
 def finite(value) -> float | None:
@@ -48,10 +53,12 @@ def write_summary(folder: str | Path, settings: dict[str, Any], records: Sequenc
     for r in records:
         best = r.get('best') or {}
         test = (best.get('test') or {}).get(r['metric_name'])
+        early = r.get('early_bird') or {}
         writer.writerow([r['round'], f'{r["sparsity"]:.6f}', r['metric_name'] or '',
                          '' if r['metric'] is None else r['metric'],
                          '' if r['train_loss'] is None else r['train_loss'], r['ticket'] or '',
-                         best.get('metric', ''), best.get('at', ''), '' if test is None else test])
+                         best.get('metric', ''), best.get('at', ''), '' if test is None else test,
+                         early.get('length', ''), early.get('ended_early', '')])
     atomic_write_bytes(folder / SUMMARY_CSV, buf.getvalue().encode())
     return path
 

@@ -10,8 +10,9 @@ from mmengine.dist import broadcast_object_list, get_rank, is_main_process
 
 from ..analysis.imp_summary import SUMMARY_JSON, finite, write_summary
 from ..core import Ticket, get_strategy, infer_arch, save_ticket, select_prunable, ticket_from_bytes, ticket_to_bytes
+from ..core.early_bird import MaskWindow
 from ..core.names import DEFAULT_EXCLUDE, FINAL_LAYERS, select_model_prunable
-from ..core.rewind import ROUND_BEST, RewindPoint
+from ..core.rewind import ROUND_BEST, ROUND_END, RewindPoint
 from ..core.strategies import check_rate, count_to_prune
 from ..registry import HOOKS
 from .mask_apply_hook import MaskApplyHook
@@ -34,6 +35,32 @@ def _check_types(**values) -> None:
                 raise IMPConfigError(f'IMPHook: {key} must be a whole number, got {value!r}')
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
             raise IMPConfigError(f'IMPHook: {key} must be a number, got {value!r} ({type(value).__name__})')
+
+
+def _early_bird_options(options: dict | None) -> dict | None:
+    """``early_bird`` checked and completed: interval (required), window, eps, min_progress."""
+    if options is None:
+        return None
+    if not isinstance(options, dict):
+        raise IMPConfigError(f'IMPHook: early_bird must be a dict (interval, window, eps, min_progress), '
+                             f'got {options!r}')
+    unknown = sorted(set(options) - {'interval', 'window', 'eps', 'min_progress'})
+    if unknown:
+        raise IMPConfigError(f'IMPHook: early_bird has unknown keys {unknown}; it takes interval, window, eps '
+                             f'and min_progress')
+    if 'interval' not in options:
+        raise IMPConfigError('IMPHook: early_bird needs an interval (epochs or iterations between two masks)')
+    options = {'window': 5, 'eps': 0.1, 'min_progress': 0, **options}
+    for key in ('interval', 'min_progress'):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < (key == 'interval'):
+            raise IMPConfigError(f'IMPHook: early_bird {key} must be a whole number >= {int(key == "interval")}, '
+                                 f'got {value!r}')
+    try:
+        MaskWindow(options['window'], options['eps'])
+    except ValueError as e:
+        raise IMPConfigError(f'IMPHook: {e}') from None
+    return options
 
 
 @HOOKS.register_module()
@@ -104,6 +131,16 @@ class IMPHook(MaskApplyHook):
         save_dir: where tickets and the summary go (default ``work_dir/tickets``).
         source: the pre-training recorded in the tickets (``supervised``, ``simclr``, ...).
         seed: seed of the random strategies (plus the round index).
+        early_bird: end a round early once its pruning step's mask stops
+            changing (You et al., ICLR 2020; ``ltcv_mm.core.early_bird``):
+            ``dict(interval, window=5, eps=0.1, min_progress=0)``. Every
+            ``interval`` epochs or iterations of a round the hook draws the
+            mask the step would draw now; when the distances from the newest
+            to the ``window - 1`` before it are all below ``eps``, and the
+            round has trained ``min_progress`` or more, the round ends there:
+            it is validated, and that mask is its pruning. The run shortens by
+            what the round did not train. The last round (the final ticket's
+            training) always runs in full. Off by default.
         ticket, prefixes, mask_after_step: as MaskApplyHook (``ticket``: the
             starting ticket of round 0).
     """
@@ -116,7 +153,7 @@ class IMPHook(MaskApplyHook):
                  prefixes: Sequence[str] | None = None, mask_after_step: bool | str = 'auto',
                  rewind_keys: Sequence[str] = ('*',), prune_first: bool = False, restart_optimizer: bool = True,
                  test_at_best: bool = False, rewind_unit: str = 'loop', scope: str = 'backbone',
-                 keep_dense: Sequence[str] = FINAL_LAYERS) -> None:
+                 keep_dense: Sequence[str] = FINAL_LAYERS, early_bird: dict | None = None) -> None:
         _check_types(interval=interval, rounds=rounds, seed=seed, target_sparsity=target_sparsity, rate=rate)
         if interval is not None and interval < 1:
             raise IMPConfigError(f'IMPHook: interval must be >= 1, got {interval}')
@@ -149,6 +186,8 @@ class IMPHook(MaskApplyHook):
             raise IMPConfigError(f'IMPHook: prune_first prunes before any training, so the rewind point can only '
                                  f'be the start (rewind_at=0), not {rewind_at!r}')
         self.prune_first, self.restart_optimizer, self.test_at_best = prune_first, restart_optimizer, test_at_best
+        self.early_bird = _early_bird_options(early_bird)
+        self._rewind_at_round_end = rewind_at == ROUND_END
         self.strategy = strategy
         self.include, self.exclude = tuple(include), tuple(exclude)
         self.prefix = prefix
@@ -163,6 +202,9 @@ class IMPHook(MaskApplyHook):
         self._last_val: tuple[int, dict] | None = None
         self._best: dict[str, Any] | None = None  # the current round's best validation (and test metrics)
         self._testing = False  # inside test_at_best's test loop
+        self._round_start: int | None = None  # progress where the current round began
+        self._window = MaskWindow(self.early_bird['window'], self.early_bird['eps']) if self.early_bird else None
+        self._checks: list[dict[str, Any]] = []  # the current round's early-bird checks
 
     # -- set-up, before the first iteration ---------------------------------
     def before_run(self, runner) -> None:
@@ -192,7 +234,13 @@ class IMPHook(MaskApplyHook):
                 if name not in weights:
                     raise IMPConfigError(f'IMPHook: the starting ticket covers {name!r}, which is not '
                                          f'among the prunable parameters')
-        total = self._run_length(runner, weights, unit)
+        self._run_length(runner, weights, unit)
+        if self._round_start is None:  # a fresh run (or a checkpoint from before early-bird rounds)
+            self._round_start = max(self.round + self._lead - 1, 0) * self.interval
+        total = self._planned_length()
+        if self.early_bird and self.early_bird['interval'] >= self.interval:
+            raise IMPConfigError(f'IMPHook: early_bird interval ({self.early_bird["interval"]} {unit}) must be '
+                                 f'shorter than the round ({self.interval} {unit}), or no mask is drawn inside it')
         first_pruning, at_unit = 0 if self.prune_first else self.interval, unit
         if self.rewind_unit == 'iters' and self.epochs:  # counted in iterations of the epoch-based loop
             first_pruning, at_unit = first_pruning * len(runner.train_dataloader), 'iterations'
@@ -223,6 +271,8 @@ class IMPHook(MaskApplyHook):
                if self.rewind.at else '')
             + (', pruning before any training' if self.prune_first else '')
             + ('' if self.restart_optimizer else ', optimizer state kept across rounds')
+            + (f', early-bird rounds (a mask every {self.early_bird["interval"]} {unit}, window '
+               f'{self.early_bird["window"]}, eps {self.early_bird["eps"]})' if self.early_bird else '')
             + f'; tickets in {self.work_dir}' + (f'; resuming in round {self.round}' if self.round else ''))
 
     def _prunable(self, runner) -> dict[str, torch.Tensor]:
@@ -247,7 +297,11 @@ class IMPHook(MaskApplyHook):
                 raise IMPConfigError(f'IMPHook: a run of {configured} {unit} holds no pruning round '
                                      f'of {self.interval} {unit} followed by training: make it at least '
                                      f'{2 * self.interval} {unit}, or set rounds')
-        return (self.rounds + self._lead) * self.interval
+
+    def _planned_length(self) -> int:
+        """The run's length as it stands: the current round in full, then every remaining round."""
+        rounds_left = self.rounds - self.round + (0 if self.prune_first and self.round == 0 else 1)
+        return self._round_start + rounds_left * self.interval
 
     @property
     def _lead(self) -> int:
@@ -346,14 +400,41 @@ class IMPHook(MaskApplyHook):
 
     def _maybe_end_round(self, runner) -> None:
         done = progress(runner, self.epochs)
-        if done == 0 or done % self.interval or done // self.interval != self.round + self._lead:
+        into = done - self._round_start
+        if into <= 0 or self.round >= self.rounds:  # the last round ends with the run (after_train)
             return
+        if into < self.interval and not self._early_bird_says_stop(runner, into):
+            return
+        if not self.rewind.captured and self._rewind_at_round_end:  # round 0 ended early: its end is now
+            self.rewind.capture(unwrap(runner.model))
         self._finish_round(runner, done)
         self._prune_and_rewind(runner)
 
+    def _early_bird_says_stop(self, runner, into: int) -> bool:
+        """Draw the mask the round's pruning would draw now (every ``interval``) and judge the window."""
+        if not self.early_bird or into % self.early_bird['interval'] or any(c['at'] == into for c in self._checks):
+            return False
+        payload = [None]
+        if get_rank() == 0:  # as the pruning itself: rank 0 judges, every rank follows
+            weights = self._prunable(runner)
+            gen = torch.Generator().manual_seed(self.seed + self.round)
+            drawn = self.step(weights, self.ticket or Ticket.dense(weights), self.rate, gen)
+            distances = self._window.add(drawn, self.ticket)
+            # a round may not end before its rewind point exists (round_end is taken at the early end)
+            ready = self.rewind.captured or self._rewind_at_round_end
+            payload = [(distances, self._window.converged and into >= self.early_bird['min_progress'] and ready)]
+        broadcast_object_list(payload, src=0)
+        distances, stop = payload[0]
+        self._checks.append({'at': into, 'distances': [round(d, 6) for d in distances]})
+        if stop:
+            runner.logger.info(f'IMP: early bird: round {self.round} ends after {into} of {self.interval} '
+                               f'{"epochs" if self.epochs else "iterations"}: its last {len(distances) + 1} masks '
+                               f'differ by at most {max(distances):.4f} (eps {self.early_bird["eps"]})')
+        return stop
+
     def after_train(self, runner) -> None:
         done = progress(runner, self.epochs)
-        if done == (self.round + self._lead) * self.interval and len(self.records) == self.round:
+        if done == self._planned_length() and self.round == self.rounds and len(self.records) == self.round:
             self._finish_round(runner, done)
         runner.logger.info(f'IMP: finished, summary in {osp.join(self.work_dir, SUMMARY_JSON)}')
 
@@ -393,6 +474,7 @@ class IMPHook(MaskApplyHook):
             'train_loss': finite(loss.mean(10)) if loss is not None else None,
             'ticket': self._ticket_path(self.round) if self.round else None,
             'best': self._best,
+            'early_bird': self._early_bird_record(runner, done),
         }
         self.records.append(record)
         self._best = None
@@ -407,6 +489,14 @@ class IMPHook(MaskApplyHook):
             scalars['imp/metric'] = value
         runner.visualizer.add_scalars(scalars, step=runner.iter)
 
+    def _early_bird_record(self, runner, done: int) -> dict | None:
+        """How the round ended: its length, whether early, at which global iteration, and every check."""
+        if not self.early_bird or (self.prune_first and self.round == 0):
+            return None
+        length = done - self._round_start
+        return {'length': length, 'ended_early': length < self.interval, 'iteration': runner.iter,
+                'checks': copy.deepcopy(self._checks)}
+
     def _described(self, ticket: Ticket, record: dict) -> Ticket:
         """The ticket of a finished round with its provenance: the one place an IMP ticket's metadata is set."""
         return Ticket(ticket.masks, {
@@ -419,7 +509,7 @@ class IMPHook(MaskApplyHook):
                 'by_epoch': self.epochs, 'rounds': self.rounds, 'rewind': self.rewind.mode,
                 'rewind_at': self.rewind.at, 'rewind_unit': self.rewind_unit, 'rewind_keys': list(self.rewind.keys),
                 'prune_first': self.prune_first, 'restart_optimizer': self.restart_optimizer, 'scope': self.scope,
-                'source': self.source}
+                'early_bird': self.early_bird, 'source': self.source}
 
     def _ticket_path(self, round_idx: int) -> str:
         return osp.join(self.work_dir, f'ticket_round{round_idx:02d}.safetensors')
@@ -450,6 +540,11 @@ class IMPHook(MaskApplyHook):
             sched.load_state_dict(copy.deepcopy(state))
         self.set_ticket(runner, ticket)  # zeroes the pruned weights and their (restarted) optimizer state
         self._last_val = None
+        self._round_start = progress(runner, self.epochs)
+        if self._window is not None:
+            self._window.reset()
+            self._checks = []
+        set_run_length(runner, self._planned_length())  # shorter when the round ended early
         runner.message_hub.update_info(ROUND_INFO_KEY, self.round)
         runner.logger.info(f'IMP: pruned to sparsity {ticket.sparsity:.4%} (round {self.round} of '
                            f'{self.rounds}), rewound ({self.rewind.mode}), '
@@ -462,7 +557,9 @@ class IMPHook(MaskApplyHook):
         checkpoint[CHECKPOINT_KEY] = {'round': self.round, 'rounds': self.rounds,
                                       'records': copy.deepcopy(self.records),
                                       'restart': self._restart_state, 'rewind': self.rewind.state_dict(),
-                                      'best': copy.deepcopy(self._best)}
+                                      'best': copy.deepcopy(self._best), 'round_start': self._round_start,
+                                      'early_bird': None if self._window is None else {
+                                          'window': self._window.state_dict(), 'checks': copy.deepcopy(self._checks)}}
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         super().after_load_checkpoint(runner, checkpoint)
@@ -473,5 +570,9 @@ class IMPHook(MaskApplyHook):
             self._restart_state = saved['restart']
             self.rewind.load_state_dict(saved['rewind'])
             self._best = saved.get('best')
+            self._round_start = saved.get('round_start')
+            if self._window is not None and saved.get('early_bird'):
+                self._window.load_state_dict(saved['early_bird']['window'])
+                self._checks = list(saved['early_bird']['checks'])
             if self.rounds is None:
                 self.rounds = saved['rounds']
