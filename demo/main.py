@@ -6,6 +6,7 @@ detector and the segmentor), shrunk by DemoSettings, in stock Runners.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -19,10 +20,10 @@ from . import digits, formats, runs
 from .probe import backbone_knn
 from .progress import Progress
 from .report import write_report
-from .settings import DemoSettings
+from .settings import INSTABILITY_MODES, DemoSettings
 
 # rough seconds of each run at the default settings, for the estimate of the time left
-COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 13.0, 'segmentation': 7.5}
+COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 13.0, 'segmentation': 7.5, 'path_point': 0.4}
 
 
 class Demo:
@@ -69,6 +70,9 @@ class Demo:
         plan = [(f'pretrain/{p}', COST['pretrain']) for p in s.pretrainings]
         plan += [(f'imp/{p}', COST['imp'] * (s.imp_rounds + 1)) for p in s.pretrainings]  # rounds + dense
         plan += [(self.job_key(*job), COST[job[0]]) for job in self.transfer_jobs()]
+        if s.instability_alphas:
+            plan += [(f'instability/{m}', 2 * COST['segmentation'] + s.instability_alphas * COST['path_point'])
+                     for m in INSTABILITY_MODES]
         return plan
 
     # -- stages -------------------------------------------------------------
@@ -79,7 +83,8 @@ class Demo:
         self.timings['data'] = time.time() - t
         progress = Progress(self.plan())
         for name, stage in (('pretrain', self.stage_pretrain), ('probe', self.stage_probe),
-                            ('imp', self.stage_imp), ('transfer', self.stage_transfer)):
+                            ('imp', self.stage_imp), ('transfer', self.stage_transfer),
+                            ('instability', self.stage_instability)):
             t = time.time()
             stage(progress)
             self.timings[name] = time.time() - t
@@ -194,6 +199,39 @@ class Demo:
                             f'{runs.METRIC[task]} = {result["metrics"].get(runs.METRIC[task])}')
             if not reused:  # a partial report is readable at any time (figures come at the end)
                 write_report(self, figures=False)
+
+
+    def instability_path(self, mode: str) -> Path:
+        return self.work / 'instability' / mode / 'path.json'
+
+    def stage_instability(self, progress: Progress) -> None:
+        """With ``instability_alphas``: the linear path between two copies (seeds seed, seed + 1) of the
+        supervised ticket at the highest transferred sparsity, and of the dense backbone, fine-tuned for
+        segmentation (``ltcv_mm.analysis.linear_path``)."""
+        from ltcv_mm.analysis.linear_path import linear_path
+        s = self.s
+        if not s.instability_alphas:
+            return
+        k = max(s.transferred_rounds())
+        for mode in INSTABILITY_MODES:
+            out = self.instability_path(mode)
+            reused = out.is_file()
+            t = progress.start(f'instability: two copies of the supervised {mode} in segmentation (seeds '
+                               f'{s.seed}, {s.seed + 1}), the path between them at {s.instability_alphas} points')
+            if not reused:
+                ticket = self.ticket('supervised', k) if mode == 'ticket' else None
+                cfg = runs.transfer_config(s, 'segmentation', 'supervised', self.data, out.parent,
+                                           self.pretrained('supervised'), ticket, mode, s.seed)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with open(out.parent / 'stdout.txt', 'a') as log, contextlib.redirect_stdout(log):
+                    record = linear_path(cfg, out.parent, (s.seed, s.seed + 1), s.instability_alphas,
+                                         bn_batches=len(range(0, s.train_scenes, s.batch_size)),
+                                         metric=runs.METRIC['segmentation'], log=lambda line: None)
+                record.update(mode=mode, round=k if mode == 'ticket' else 0)
+                atomic_write_bytes(out, json.dumps(record, indent=1).encode())
+            record = json.loads(out.read_text())
+            progress.finish(f'instability/{mode}', t, reused,
+                            f'barrier {record["barrier"]:.2f} {record["metric"]} ({record["verdict"]})')
 
 
 def _as_classes(scenes: list, classes: tuple[str, ...]) -> list:

@@ -17,9 +17,10 @@ from pathlib import Path
 import torch
 
 from ltcv_mm.analysis.imp_summary import read_curve
-from ltcv_mm.analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix
+from ltcv_mm.analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix, path_curve
 from ltcv_mm.core import atomic_write_bytes, load_ticket, random_like
 from . import runs
+from .settings import INSTABILITY_MODES
 from .verdicts import Cell, against_random, se_of_difference, verdict
 
 # Valid ranges of the reported metrics: CocoMetric's mAP is a fraction, mmseg's mIoU a percentage.
@@ -147,6 +148,7 @@ def write_report(demo, figures: bool = True) -> Path:
                      f'{_fmt(r["random"], scale, s.seeds)} | {rev} | '
                      f'{pretraining_matters(r["scratch"], r["dense"])} | {r["verdict"]} |')
     lines += ['', '### How the verdicts are computed', ''] + [f'- {rule}' for rule in VERDICT_RULES]
+    lines += _instability_section(demo, out, figures)
     if figures:
         lines += _figures(demo, rows, out)
     report = out / 'report.md'
@@ -179,6 +181,35 @@ def _pretraining_section(demo) -> list[str]:
         for r, sp, v in zip(curve.rounds, curve.sparsity, curve.values):
             lines.append(f'| {p} | {r} | {100 * sp:.2f} % | {curve.name} {v:.4f} |')
     return lines + ['']
+
+
+def _instability_section(demo, out: Path, figures: bool) -> list[str]:
+    """The instability analysis (``--instability``): barrier and verdict of the supervised ticket and the
+    dense backbone, and their paths in one figure."""
+    paths = {m: demo.instability_path(m) for m in INSTABILITY_MODES}
+    records = {m: json.loads(p.read_text()) for m, p in paths.items() if p.is_file()}
+    if not records:
+        return []
+    first = next(iter(records.values()))
+    lines = ['', '## Instability (linear mode connectivity)', '',
+             f'Segmentation, {first["metric"]} (%): two copies fine-tuned from the same start with seeds '
+             f'{first["seeds"][0]} and {first["seeds"][1]} (data order and augmentation differ), then '
+             f'{len(first["path"])} evenly spaced points on the straight line between their weights, each with '
+             f'BatchNorm statistics recomputed on {first["bn_batches"]} training batches and the stock evaluator; '
+             f'the ticket\'s masks hold at every point. Barrier = mean of the two ends minus the worst point; '
+             f'stable below {first["threshold"]:g} points (Frankle et al., ICML 2020).', '',
+             '| backbone | sparsity | ends | worst on the path | barrier | verdict |', '|---|---|---|---|---|---|']
+    for mode, r in records.items():
+        values = [p['metric'] for p in r['path']]
+        sparsity = load_ticket(demo.ticket('supervised', r['round'])).sparsity if mode == 'ticket' else 0.0
+        lines.append(f'| supervised {mode} | {100 * sparsity:.1f} % | {values[0]:.2f}, {values[-1]:.2f} | '
+                     f'{min(values):.2f} | {r["barrier"]:.2f} | {r["verdict"]} |')
+    if figures:
+        path_curve([p['alpha'] for p in first['path']],
+                   {f'supervised {m}': [p['metric'] for p in r['path']] for m, r in records.items()},
+                   first['metric'], out / 'instability.png', title='segmentation: the path between two copies')
+        lines += ['', '![instability](instability.png)']
+    return lines
 
 
 def _figures(demo, rows: list[dict], out: Path) -> list[str]:

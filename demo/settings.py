@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 
 PRETRAININGS = ('supervised', 'simclr', 'mocov2')
 TASKS = ('detection', 'segmentation')
+INSTABILITY_MODES = ('ticket', 'dense')  # the backbones of the instability analysis
 
 
 @dataclass
@@ -34,6 +35,9 @@ class DemoSettings:
     segmentation_classes: str = 'digit'
     seeds: int = 3                 # every fine-tuning is repeated with seeds seed, seed + 1, ...
     transfer_rounds: tuple[int, ...] = ()   # IMP rounds whose tickets are transferred; () = the last
+    # > 0: instability analysis with this many points on the path (segmentation; the supervised ticket
+    # at the highest transferred sparsity and the dense backbone; two seeds each): about a minute more
+    instability_alphas: int = 0
     pretrainings: tuple[str, ...] = PRETRAININGS
     tasks: tuple[str, ...] = TASKS
     seed: int = 0
@@ -51,4 +55,4 @@ class DemoSettings:
     def quick(cls) -> 'DemoSettings':
         """Every stage, every kind of run and two seeds, on the fewest images and epochs (the tests)."""
         return cls(per_class=6, train_scenes=8, val_scenes=4, pretrain_epochs=1, pretrain_batch=8, imp_rounds=1,
-                   imp_rate=0.4, transfer_epochs=1, seg_iters=4, batch_size=4, seeds=2)
+                   imp_rate=0.4, transfer_epochs=1, seg_iters=4, batch_size=4, seeds=2, instability_alphas=3)

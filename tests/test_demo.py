@@ -51,6 +51,23 @@ def _expected_runs():
     return {(t, p, m, k, s) for t in TASKS for p, m, k in cells for s in SEEDS}
 
 
+def test_instability_of_the_supervised_ticket_and_the_dense_backbone(demo_run):
+    from ltcv_mm.analysis.instability import barrier
+    work, _ = demo_run
+    report = (work / 'report/report.md').read_text()
+    assert '## Instability (linear mode connectivity)' in report and (work / 'report/instability.png').is_file()
+    for mode in ('ticket', 'dense'):
+        record = json.loads((work / f'instability/{mode}/path.json').read_text())
+        values = [p['metric'] for p in record['path']]
+        assert record['metric'] == 'mIoU' and record['seeds'] == [0, 1] and len(values) == 3
+        assert record['barrier'] == pytest.approx(barrier(values))
+        assert record['verdict'] == ('stable' if record['barrier'] < 2.0 else 'unstable')
+        assert f'| supervised {mode} |' in report and f'{record["barrier"]:.2f} | {record["verdict"]} |' in report
+        # the ticket's masks hold at every point; the dense backbone has none
+        assert [p['pruned_nonzero'] for p in record['path']] == ([0] * 3 if mode == 'ticket' else [None] * 3)
+        assert record['ticket'] == (mode == 'ticket')
+
+
 def test_resumed_demo_reuses_what_was_finished(demo_run):
     work, out = demo_run
     assert '[data] reused' in out
@@ -119,7 +136,8 @@ def test_second_run_reuses_everything_and_refuses_other_settings(demo_run, tmp_p
     work, _ = demo_run
     before = (work / 'report/results.csv').read_text()
     out = _demo(work)
-    assert 'estimating' in out and out.count('reused') == 1 + 3 + 3 + len(_expected_runs())  # data + every run
+    # data, every pre-training, IMP and fine-tuning, and the two instability paths
+    assert 'estimating' in out and out.count('reused') == 1 + 3 + 3 + len(_expected_runs()) + 2
     assert (work / 'report/results.csv').read_text() == before
     other = subprocess.run([*DEMO, '--work-dir', str(work), '--rounds', '2'], capture_output=True, text=True,
                            env=checkout_env())

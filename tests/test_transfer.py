@@ -154,6 +154,32 @@ def test_deeplabv3plus_voc_under_mmsegs_own_train_script(assets, tmp_path):
     assert_ticket_zeros(last_checkpoint(tmp_path / 'w'), assets[1])
 
 
+@pytest.mark.parametrize('task', ['detection', 'segmentation'])
+def test_instability_tool_on_a_detector_and_a_segmentor(assets, tmp_path, task):
+    """Two copies with the same seed: one model at every alpha (barrier 0), the stock metric along the
+    path (mAP, mIoU), the ticket held at every point."""
+    import json
+    if task == 'detection':
+        cfg = tiny_config(TRANSFER / 'detection/faster-rcnn_r50-supervised-ticket_fpn_1x_coco.py', assets,
+                          tmp_path / 'w', 'coco', DIGITS)
+        loaded = Config.fromfile(str(cfg))
+        loaded.model.test_cfg.rcnn.score_thr = 0.0  # a detector trained for two steps scores low
+        loaded.dump(str(cfg))
+        metric = 'coco/bbox_mAP_50'
+    else:
+        cfg = tiny_config(TRANSFER / 'segmentation/deeplabv3plus_r50-simclr-ticket-d8_4xb4-20k_voc12aug-512x512.py',
+                          assets, tmp_path / 'w', 'VOCdevkit/VOC2012')
+        metric = 'mIoU'
+    out = tmp_path / 'path.json'
+    run_tool(str(ROOT / 'tools/instability.py'), str(cfg), '--seeds', '0', '0', '--alphas', '3', '--bn-batches',
+             '2', '--metric', metric, '--work-dir', str(tmp_path / 'inst'), '--out', str(out))
+    record = json.loads(out.read_text())
+    values = [p['metric'] for p in record['path']]
+    assert record['metric'] == metric and len(values) == 3 and len(set(values)) == 1 and values[0] > 0
+    assert record['barrier'] == 0.0 and record['verdict'] == 'stable'
+    assert all(p['pruned_nonzero'] == 0 for p in record['path'])
+
+
 def test_fashion_mnist_classifier_and_test_tool(assets, tmp_path):
     cfg = tiny_config(TRANSFER / 'classification/resnet50-supervised-ticket_fmnist.py', assets,
                       tmp_path / 'w', 'fmnist')

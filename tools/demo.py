@@ -50,6 +50,10 @@ def main(argv=None):
     p.add_argument('--pretrain-epochs', type=int, help='epochs of dense pre-training')
     p.add_argument('--pretrainings', nargs='+', choices=PRETRAININGS, help='default: all three')
     p.add_argument('--tasks', nargs='+', choices=TASKS, help='default: both')
+    p.add_argument('--instability', type=int, nargs='?', const=11, metavar='POINTS',
+                   help='also the instability analysis (Frankle et al.) of the supervised ticket at its highest '
+                   'sparsity and of the dense backbone, in segmentation: two copies each, the linear path '
+                   'between them at POINTS points (default 11); about a minute more')
     p.add_argument('--data', help='use this data folder instead of writing the digits '
                    '(layout: cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, VOCdevkit/VOC2012/)')
     args = p.parse_args(argv)
@@ -58,12 +62,16 @@ def main(argv=None):
     changes = dict(width=64 if args.full_width else args.width, imp_rounds=args.rounds, seeds=args.seeds,
                    round_epochs=args.round_epochs, pretrain_epochs=args.pretrain_epochs,
                    pretrainings=tuple(args.pretrainings) if args.pretrainings else None,
-                   tasks=tuple(args.tasks) if args.tasks else None)
+                   tasks=tuple(args.tasks) if args.tasks else None, instability_alphas=args.instability)
     s = dataclasses.replace(s, **{k: v for k, v in changes.items() if v is not None})
     if s.imp_rounds < 1:
         sys.exit('error: --rounds must be at least 1')
     if s.seeds < 1:
         sys.exit('error: --seeds must be at least 1')
+    if s.instability_alphas and (s.instability_alphas < 2 or 'segmentation' not in s.tasks
+                                 or 'supervised' not in s.pretrainings):
+        sys.exit('error: --instability needs at least 2 points, the segmentation task and the supervised '
+                 'pre-training')
     # deprecation notices of the stack (pkg_resources, mmcv, mmseg) would bury the progress lines
     warnings.filterwarnings('ignore', category=UserWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning)

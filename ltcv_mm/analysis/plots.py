@@ -131,11 +131,16 @@ def sensitivity_curves(results: dict[str, dict[float, list[float]]], metric: str
     return _save(fig, path)
 
 
-def path_curve(alphas: Sequence[float], values: Sequence[float], metric: str, path: Path, title: str = '') -> Path:
-    """The metric along the linear path between two trained copies (instability analysis)."""
+def path_curve(alphas: Sequence[float], values: Sequence[float] | dict[str, Sequence[float]], metric: str,
+               path: Path, title: str = '') -> Path:
+    """The metric along the linear path between two trained copies (instability analysis); ``values``
+    may hold several paths by label (a ticket and the dense model), each with the mean of its ends."""
     fig, ax = plt.subplots(figsize=(5, 3.6))
-    ax.plot(alphas, values, marker='o', markersize=3)
-    ax.axhline((values[0] + values[-1]) / 2, linestyle=':', color='gray', label='mean of the ends')
+    series = values if isinstance(values, dict) else {'': values}
+    for label, vals in series.items():
+        line, = ax.plot(alphas, vals, marker='o', markersize=3, label=label or None)
+        ax.axhline((vals[0] + vals[-1]) / 2, linestyle=':', color=line.get_color(),
+                   label=f'{label + ": " if label else ""}mean of the ends')
     ax.set_xlabel('interpolation alpha (copy A -> copy B)')
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)
