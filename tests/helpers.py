@@ -48,3 +48,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def train(cfg: dict):
+    """Build a stock Runner from a config dict, train it, and return it."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    return runner

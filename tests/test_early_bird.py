@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import Ticket, get_strategy, load_ticket, select_prunable
 from ltcv_mm.core.early_bird import MaskWindow, candidate_bits, hamming, pack_bits
 from ltcv_mm.hooks.imp_hook import IMPConfigError, IMPHook
+from helpers import train
 from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 ROUND = 10      # iterations per round
@@ -97,12 +96,6 @@ def _cfg(work: Path, data: Path, eps: float, **early_bird) -> dict:
     return cfg
 
 
-def _train(cfg: dict) -> Runner:
-    runner = Runner.from_cfg(Config(cfg))
-    runner.train()
-    return runner
-
-
 def _summary(work: Path) -> dict:
     return json.loads((work / 'tickets/imp_summary.json').read_text())
 
@@ -110,7 +103,7 @@ def _summary(work: Path) -> dict:
 @pytest.fixture(scope='module')
 def early_run(data, tmp_path_factory):
     work = tmp_path_factory.mktemp('early') / 'work'
-    runner = _train(_cfg(work, data, eps=1e-9))
+    runner = train(_cfg(work, data, eps=1e-9))
     return work, runner
 
 
@@ -157,7 +150,7 @@ def test_round_end_rewind_point_is_taken_where_round_0_ended_early(early_run):
 
 
 def test_eps_zero_never_ends_a_round_early(data, tmp_path):
-    runner = _train(_cfg(tmp_path / 'work', data, eps=0.0))
+    runner = train(_cfg(tmp_path / 'work', data, eps=0.0))
     records = _summary(tmp_path / 'work')['records']
     assert [r['early_bird']['length'] for r in records] == [ROUND] * 3
     assert not any(r['early_bird']['ended_early'] for r in records)
@@ -168,7 +161,7 @@ def test_eps_zero_never_ends_a_round_early(data, tmp_path):
 def test_min_progress_holds_the_round_until_then(data, tmp_path):
     cfg = _cfg(tmp_path / 'work', data, eps=1e-9, min_progress=STOP + 2)
     cfg['custom_hooks'][0].update(rounds=1)
-    _train(cfg)
+    train(cfg)
     record = _summary(tmp_path / 'work')['records'][0]['early_bird']
     assert record['length'] == STOP + 2 and record['checks'][STOP - 1]['distances'] == [0.0] * (WINDOW - 1)
 
@@ -182,7 +175,7 @@ def test_resume_after_a_kill_keeps_the_window(early_run, data, tmp_path, at):
         assert len(saved['window']['masks']) == WINDOW and len(saved['checks']) == FREEZE
     cfg = _cfg(tmp_path / 'work', data, eps=1e-9)
     cfg.update(load_from=str(ckpt), resume=True)
-    runner = _train(cfg)
+    runner = train(cfg)
     assert runner.iter == 2 * STOP + ROUND
     resumed, full = _summary(tmp_path / 'work')['records'], _summary(straight)['records']
     assert [r['early_bird'] for r in resumed] == [r['early_bird'] for r in full]
@@ -197,4 +190,4 @@ def test_an_early_bird_interval_as_long_as_the_round_is_refused(data, tmp_path):
     cfg = _cfg(tmp_path / 'work', data, eps=0.1)
     cfg['custom_hooks'][0]['early_bird']['interval'] = ROUND
     with pytest.raises(IMPConfigError, match='early_bird interval .10 iterations. must be shorter than the round'):
-        _train(cfg)
+        train(cfg)

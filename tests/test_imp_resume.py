@@ -10,11 +10,10 @@ import json
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
-from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import load_ticket
+from helpers import train
 from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
@@ -38,12 +37,6 @@ def _cfg(work: Path, data: Path, by_epoch: bool) -> dict:
     return cfg
 
 
-def _train(cfg: dict) -> Runner:
-    runner = Runner.from_cfg(Config(cfg))
-    runner.train()
-    return runner
-
-
 def _outcome(work: Path) -> tuple[list, dict]:
     records = json.loads((work / 'tickets/imp_summary.json').read_text())['records']
     kept = [(r['round'], r['sparsity'], r['metric'], r['metrics'], Path(r['ticket'] or '-').name) for r in records]
@@ -53,7 +46,7 @@ def _outcome(work: Path) -> tuple[list, dict]:
 @pytest.mark.parametrize('by_epoch', [True, False], ids=['epoch-based', 'iteration-based'])
 def test_resume_from_every_checkpoint_gives_the_same_tickets(data, tmp_path, by_epoch):
     straight = tmp_path / 'straight'
-    _train(_cfg(straight, data, by_epoch))
+    train(_cfg(straight, data, by_epoch))
     records, tickets = _outcome(straight)
     assert [r[0] for r in records] == [0, 1, 2] and sorted(tickets) == ['ticket_round01.safetensors',
                                                                          'ticket_round02.safetensors']
@@ -65,7 +58,7 @@ def test_resume_from_every_checkpoint_gives_the_same_tickets(data, tmp_path, by_
         work = tmp_path / f'from_{ckpt.stem}'
         cfg = _cfg(work, data, by_epoch)
         cfg.update(load_from=str(ckpt), resume=True)
-        runner = _train(cfg)
+        runner = train(cfg)
         assert (runner.epoch if by_epoch else runner.iter) == length
         resumed_records, resumed_tickets = _outcome(work)
         assert resumed_records == records, ckpt.name

@@ -11,7 +11,8 @@ from .ticket_file import TicketFileError, load_ticket, save_ticket, ticket_from_
 
 __all__ = [
     'TicketBindingError', 'TicketMasks', 'apply_ticket', 'attach_ticket', 'attached_masks',
-    'check_not_flattened', 'check_ticket_fits', 'detach_ticket', 'mask_state_dict', 'ticket_holders', 'atomic_torch_save',
+    'check_not_flattened', 'check_ticket_fits', 'detach_ticket', 'mask_state_dict', 'ticket_holders',
+    'atomic_torch_save',
     'atomic_write_bytes', 'torch_load_safe', 'FORMATS', 'UnknownLayoutError', 'detect_format', 'to_canonical',
     'MODELS', 'to_model_weights', 'canonical_name', 'infer_arch', 'select_model_prunable', 'select_prunable',
     'split_canonical', 'SeedFormatError',
