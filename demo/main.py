@@ -101,7 +101,10 @@ class Demo:
         self.work.mkdir(parents=True, exist_ok=True)
         path = self.work / 'settings.json'
         mine = json.dumps(self.s.as_dict(), indent=1, sort_keys=True)
-        if path.is_file() and json.loads(path.read_text()) != json.loads(mine):
+        # a setting added after that run was made holds its default there
+        defaults = json.loads(json.dumps(DemoSettings().as_dict()))
+        saved = {**defaults, **json.loads(path.read_text())} if path.is_file() else None
+        if saved is not None and saved != json.loads(mine):
             raise SystemExit(f'{self.work} holds a demo run with other settings ({path}); '
                              'pass --fresh to redo it, or another --work-dir')
         atomic_write_bytes(path, mine.encode())
@@ -200,7 +203,6 @@ class Demo:
             if not reused:  # a partial report is readable at any time (figures come at the end)
                 write_report(self, figures=False)
 
-
     def instability_path(self, mode: str) -> Path:
         return self.work / 'instability' / mode / 'path.json'
 
@@ -225,7 +227,7 @@ class Demo:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with open(out.parent / 'stdout.txt', 'a') as log, contextlib.redirect_stdout(log):
                     record = linear_path(cfg, out.parent, (s.seed, s.seed + 1), s.instability_alphas,
-                                         bn_batches=len(range(0, s.train_scenes, s.batch_size)),
+                                         bn_batches=-(-s.train_scenes // s.batch_size),  # every batch
                                          metric=runs.METRIC['segmentation'], log=lambda line: None)
                 record.update(mode=mode, round=k if mode == 'ticket' else 0)
                 atomic_write_bytes(out, json.dumps(record, indent=1).encode())

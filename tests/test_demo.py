@@ -68,6 +68,19 @@ def test_instability_of_the_supervised_ticket_and_the_dense_backbone(demo_run):
         assert record['ticket'] == (mode == 'ticket')
 
 
+def test_a_run_from_before_a_new_setting_is_still_its_own(tmp_path):
+    from demo.main import Demo
+    from demo.settings import DemoSettings
+    old = DemoSettings().as_dict()
+    del old['instability_alphas']  # a folder made before the setting existed
+    (tmp_path / 'settings.json').write_text(json.dumps(old))
+    Demo(tmp_path, DemoSettings())._check_settings()
+    with pytest.raises(SystemExit, match='holds a demo run with other settings'):
+        Demo(tmp_path, DemoSettings(seeds=5))._check_settings()
+    with pytest.raises(SystemExit, match='holds a demo run with other settings'):
+        Demo(tmp_path, DemoSettings(instability_alphas=11))._check_settings()
+
+
 def test_resumed_demo_reuses_what_was_finished(demo_run):
     work, out = demo_run
     assert '[data] reused' in out

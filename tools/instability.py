@@ -7,16 +7,17 @@
 Trains two copies of CONFIG with the stock Runner, from the same starting
 weights under the same ticket (the config's SparseBackbone, or --ticket
 through MaskApplyHook; without either, the dense model), differing only in
-their randomness seed (data order and augmentation draws). Then evaluates the linear path between their final
-weights at --alphas evenly spaced points, ends included, with the config's
-validation evaluator; the masks hold at every point, and every point's
-BatchNorm statistics are recomputed on the same --bn-batches training
-batches (interpolated weights fit neither copy's statistics; the ends are
-judged the same way; the batches are the first ones of the training set in
-its own order, augmented with seed 0, whatever the copies' seeds). Prints
-the metric along the path, the barrier (the
-mean of the two ends minus the worst point) and the verdict: stable when the
-barrier is below --threshold (2 points, as the paper).
+their randomness seed (data order and augmentation draws). Then evaluates
+the linear path between their final weights at --alphas evenly spaced
+points, ends included, with the config's validation evaluator; the masks
+hold at every point, and every point's BatchNorm statistics are recomputed
+on the same --bn-batches training batches (interpolated weights fit neither
+copy's statistics; the ends are judged the same way; the batches are the
+first ones of the training set in its own order, augmented with seed 0,
+whatever the copies' seeds). Prints the metric along the path, the barrier
+(the mean of the two ends minus the worst point) and the verdict: stable
+when the barrier is below --threshold (2 points, as the paper). The
+procedure is ltcv_mm.analysis.linear_path (the demo's --instability runs it).
 """
 import argparse
 import json
