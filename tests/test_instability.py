@@ -55,11 +55,11 @@ def setup(tmp_path_factory):
     return root, ticket
 
 
-def _run(setup, seeds, name):
+def _run(setup, seeds, name, bn_batches=2, config='cfg.py'):
     root, ticket = setup
     out = root / f'{name}.json'
-    run_tool(str(ROOT / 'tools/instability.py'), str(root / 'cfg.py'), '--ticket', str(ticket), '--seeds',
-             *map(str, seeds), '--alphas', '5', '--bn-batches', '2', '--work-dir', str(root / name),
+    run_tool(str(ROOT / 'tools/instability.py'), str(root / config), '--ticket', str(ticket), '--seeds',
+             *map(str, seeds), '--alphas', '5', '--bn-batches', str(bn_batches), '--work-dir', str(root / name),
              '--out', str(out), '--png', str(root / f'{name}.png'))
     return json.loads(out.read_text())
 
@@ -79,3 +79,19 @@ def test_the_ends_are_each_copys_own_metric(setup):
     assert ab['path'][0]['metric'] == ba['path'][-1]['metric']
     assert all(p['pruned_nonzero'] == 0 for p in ab['path'])
     assert (setup[0] / 'ab.png').stat().st_size > 1000
+
+
+def test_without_recomputed_statistics_the_ends_are_each_copys_own_metric(setup):
+    root, _ = setup
+    cfg = Config.fromfile(str(root / 'cfg.py'))  # a gentler schedule: copies that tell the classes apart
+    cfg.optim_wrapper.optimizer.lr = 0.02
+    cfg.optim_wrapper.clip_grad = dict(max_norm=1.0)
+    cfg.param_scheduler = []
+    cfg.train_cfg.max_epochs = 10
+    cfg.model.backbone.norm_cfg = dict(type='BN', momentum=None)  # running statistics: the plain average
+    cfg.dump(str(root / 'cfg_own.py'))
+    record = _run(setup, (0, 1), 'own', bn_batches=0, config='cfg_own.py')
+    assert record['bn_batches'] == 0 and record['own'] != [50.0, 50.0]  # copies that do not guess one class
+    # alpha 0 and 1 load each copy exactly, running statistics included: its own final validation
+    assert record['path'][0]['metric'] == record['own'][0] and record['path'][-1]['metric'] == record['own'][1]
+    assert all(p['pruned_nonzero'] == 0 for p in record['path'])

@@ -31,7 +31,8 @@ def parse_args(argv=None):
     p.add_argument('--ticket', help='ticket enforced by MaskApplyHook (default: the config\'s own)')
     p.add_argument('--seeds', type=int, nargs=2, default=[0, 1], help='randomness seeds of the two copies')
     p.add_argument('--alphas', type=int, default=30, help='points on the path, ends included (default 30)')
-    p.add_argument('--bn-batches', type=int, default=20, help='training batches for BatchNorm statistics')
+    p.add_argument('--bn-batches', type=int, default=20, help='training batches for BatchNorm statistics '
+                   '(0: keep the interpolated running statistics; each end is then exactly its copy)')
     p.add_argument('--threshold', type=float, default=2.0, help='barrier below which the ticket is stable')
     p.add_argument('--metric', help='validation metric (default: the first)')
     p.add_argument('--work-dir', default='work_dirs/instability')
@@ -59,7 +60,7 @@ def main(argv=None):
     try:
         record = linear_path(cfg, Path(args.work_dir), args.seeds, args.alphas, args.bn_batches, args.metric,
                              args.threshold, log=lambda line: print(line, flush=True))
-    except KeyError as e:
+    except (KeyError, ValueError) as e:
         sys.exit(f'error: {e.args[0]}')
     if not record['ticket']:
         print('note: the model carries no ticket (no --ticket, no SparseBackbone): this is the dense model\'s path')

@@ -35,7 +35,9 @@ def linear_path(cfg, work_dir: Path, seeds: Sequence[int] = (0, 1), alphas: int 
     evaluate ``alphas`` evenly spaced points between their final weights, ends included, with the
     config's validation loop, BatchNorm statistics recomputed at every point on the first
     ``bn_batches`` training batches (the training set in its own order, augmentation drawn with
-    seed 0). Returns the record: the path, the barrier, the verdict against ``threshold``.
+    seed 0; 0: the interpolated running statistics are kept, so each end is exactly its copy).
+    Returns the record: the path, the barrier, the verdict against ``threshold``, and ``own``:
+    each copy's metric as it finished training (its own running statistics).
 
     The model may carry a ticket (SparseBackbone, MaskApplyHook): it holds at every point, and
     ``pruned_nonzero`` counts pruned weights that are not zero there (None for a dense model).
@@ -48,6 +50,8 @@ def linear_path(cfg, work_dir: Path, seeds: Sequence[int] = (0, 1), alphas: int 
 
     if alphas < 2:
         raise ValueError('alphas must be at least 2 (the two ends)')
+    if bn_batches < 0:
+        raise ValueError(f'bn_batches must be >= 0, got {bn_batches}')
     work_dir = Path(work_dir)
     a = _train_copy(cfg, seeds[0], work_dir / 'copy_a', work_dir / 'start.pth', first=True)
     b = _train_copy(cfg, seeds[1], work_dir / 'copy_b', work_dir / 'start.pth', first=False)
@@ -55,6 +59,7 @@ def linear_path(cfg, work_dir: Path, seeds: Sequence[int] = (0, 1), alphas: int 
     held = masked_modules(a)
     state_a = {k: v.detach().clone() for k, v in model.state_dict().items()}
     state_b = {k: v.detach().clone() for k, v in unwrap(b.model).state_dict().items()}
+    own = [dict(a.val_loop.run()), dict(b.val_loop.run())]  # each copy as it finished, its own statistics
     # the same batches for every point and every run: the training set in its own order, its
     # augmentation drawn from a fixed seed (not the copies' seeds)
     set_random_seed(0)
@@ -73,7 +78,8 @@ def linear_path(cfg, work_dir: Path, seeds: Sequence[int] = (0, 1), alphas: int 
     for i in range(alphas):
         alpha = i / (alphas - 1)
         model.load_state_dict(interpolate(state_a, state_b, alpha))  # masked on load
-        recompute_batchnorm(model, forward, batches)
+        if batches:
+            recompute_batchnorm(model, forward, batches)
         nonzero = sum(masks.count_nonzero_pruned(m) for m, masks in held) if held else None
         metrics = a.val_loop.run()
         key = metric or next(iter(metrics))
@@ -88,4 +94,5 @@ def linear_path(cfg, work_dir: Path, seeds: Sequence[int] = (0, 1), alphas: int 
         f'(threshold {threshold})')
     atomic_torch_save({'a': state_a, 'b': state_b}, work_dir / 'ends.pth')
     return {'seeds': list(seeds), 'metric': key, 'path': path, 'barrier': b_value, 'threshold': threshold,
-            'verdict': verdict, 'bn_batches': len(batches), 'ticket': bool(held)}
+            'verdict': verdict, 'bn_batches': len(batches), 'ticket': bool(held),
+            'own': [float(m[key]) for m in own]}
