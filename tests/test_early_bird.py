@@ -14,7 +14,8 @@ import torch
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import Ticket, get_strategy, load_ticket, select_prunable
-from ltcv_mm.core.early_bird import MaskWindow, candidate_bits, hamming, pack_bits
+from ltcv_mm.core.early_bird import MaskWindow, candidate_bits, hamming
+from ltcv_mm.core.ticket_file import pack_mask
 from ltcv_mm.hooks.imp_hook import IMPConfigError, IMPHook
 from helpers import train
 from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
@@ -26,13 +27,14 @@ STOP = FREEZE + (WINDOW - 1) * EVERY   # the first check whose whole window was 
 
 
 # -- the window on known masks -----------------------------------------------------------------------
-def test_pack_bits_and_hamming_on_known_values():
+def test_the_ticket_files_packing_and_hamming_on_known_values():
     flags = torch.tensor([1, 0, 1, 1, 0, 0, 0, 1, 1, 1], dtype=torch.bool)
-    assert pack_bits(flags).tolist() == [0b10110001, 0b11000000]
+    assert pack_mask(flags).tolist() == [0b10110001, 0b11000000]
     other = flags.clone()
     other[[0, 9]] = ~other[[0, 9]]
-    assert hamming(pack_bits(flags), pack_bits(other)) == 2
-    assert hamming(pack_bits(flags), pack_bits(flags)) == 0
+    pack = lambda f: torch.from_numpy(pack_mask(f))  # noqa: E731
+    assert hamming(pack(flags), pack(other)) == 2
+    assert hamming(pack(flags), pack(flags)) == 0
 
 
 def test_distances_count_only_the_weights_the_current_ticket_keeps():

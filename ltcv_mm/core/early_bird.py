@@ -20,16 +20,9 @@ from typing import Any
 import torch
 
 from .ticket import Ticket
+from .ticket_file import pack_mask
 
-_BITS = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 _POPCOUNT = torch.tensor([bin(i).count('1') for i in range(256)], dtype=torch.int64)
-
-
-def pack_bits(flags: torch.Tensor) -> torch.Tensor:
-    """A flat bool tensor as uint8, eight flags per byte (the last byte zero-padded)."""
-    flags = flags.reshape(-1).to(torch.uint8)
-    padded = torch.cat([flags, flags.new_zeros(-flags.numel() % 8)])
-    return (padded.view(-1, 8) * _BITS).sum(dim=1, dtype=torch.int64).to(torch.uint8)
 
 
 def hamming(a: torch.Tensor, b: torch.Tensor) -> int:
@@ -47,7 +40,7 @@ def candidate_bits(drawn: Ticket, current: Ticket | None) -> tuple[torch.Tensor,
             raise ValueError('early bird: the drawn mask and the current ticket cover different layers')
         flags = [drawn.masks[n][current.masks[n]] for n in names]
     flat = torch.cat(flags)
-    return pack_bits(flat), flat.numel()
+    return torch.from_numpy(pack_mask(flat)), flat.numel()  # the ticket file's packing
 
 
 class MaskWindow:
