@@ -20,10 +20,10 @@ from . import digits, formats, runs
 from .probe import backbone_knn
 from .progress import Progress
 from .report import write_report
-from .settings import INSTABILITY_MODES, DemoSettings
+from .settings import ADDED_LATER, INSTABILITY_MODES, DemoSettings
 
 # rough seconds of each run at the default settings, for the estimate of the time left
-COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 13.0, 'segmentation': 7.5, 'path_point': 0.4}
+COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 12.0, 'segmentation': 7.5, 'path_point': 0.4}
 
 
 class Demo:
@@ -101,9 +101,8 @@ class Demo:
         self.work.mkdir(parents=True, exist_ok=True)
         path = self.work / 'settings.json'
         mine = json.dumps(self.s.as_dict(), indent=1, sort_keys=True)
-        # a setting added after that run was made holds its default there
-        defaults = json.loads(json.dumps(DemoSettings().as_dict()))
-        saved = {**defaults, **json.loads(path.read_text())} if path.is_file() else None
+        # a setting added after that run was made holds there the value that reproduces its runs
+        saved = {**ADDED_LATER, **json.loads(path.read_text())} if path.is_file() else None
         if saved is not None and saved != json.loads(mine):
             raise SystemExit(f'{self.work} holds a demo run with other settings ({path}); '
                              'pass --fresh to redo it, or another --work-dir')

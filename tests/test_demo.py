@@ -71,10 +71,15 @@ def test_instability_of_the_supervised_ticket_and_the_dense_backbone(demo_run):
 def test_a_run_from_before_a_new_setting_is_still_its_own(tmp_path):
     from demo.main import Demo
     from demo.settings import DemoSettings
-    old = DemoSettings().as_dict()
-    del old['instability_alphas']  # a folder made before the setting existed
+    old = DemoSettings(detection_backbone_lr_mult=1.0).as_dict()
+    del old['instability_alphas']  # a folder made before these settings existed
+    del old['detection_backbone_lr_mult']
     (tmp_path / 'settings.json').write_text(json.dumps(old))
-    Demo(tmp_path, DemoSettings())._check_settings()
+    # its detectors trained the backbone at the full rate: that is its setting, not today's default
+    with pytest.raises(SystemExit, match='holds a demo run with other settings'):
+        Demo(tmp_path, DemoSettings())._check_settings()
+    (tmp_path / 'settings.json').write_text(json.dumps(old))
+    Demo(tmp_path, DemoSettings(detection_backbone_lr_mult=1.0))._check_settings()
     with pytest.raises(SystemExit, match='holds a demo run with other settings'):
         Demo(tmp_path, DemoSettings(seeds=5))._check_settings()
     with pytest.raises(SystemExit, match='holds a demo run with other settings'):
