@@ -23,15 +23,16 @@ from .report import write_report
 from .settings import ADDED_LATER, INSTABILITY_MODES, DemoSettings
 
 # rough seconds of each run at the default settings, for the estimate of the time left
-COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 12.0, 'segmentation': 7.5, 'path_point': 0.4}
+COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 12.5, 'segmentation': 6.5, 'path_point': 0.4}
 
 
 class Demo:
-    def __init__(self, work: Path, s: DemoSettings, data: Path | None = None) -> None:
+    def __init__(self, work: Path, s: DemoSettings, data: Path | None = None, workers: int = 1) -> None:
         self.work = Path(work)
         self.s = s
         self.data = Path(data) if data else self.work / 'data'
         self.own_data = data is None
+        self.workers = workers  # fine-tunings at once (processes of one thread each)
         self.timings: dict[str, float] = {}
 
     # -- layout -------------------------------------------------------------
@@ -81,9 +82,10 @@ class Demo:
         t = time.time()
         self.stage_data()
         self.timings['data'] = time.time() - t
-        progress = Progress(self.plan())
+        progress = Progress(self.plan(), parallel=self.workers)
         for name, stage in (('pretrain', self.stage_pretrain), ('probe', self.stage_probe),
-                            ('imp', self.stage_imp), ('transfer', self.stage_transfer),
+                            ('imp', self.stage_imp), ('ticket_probe', self.stage_ticket_probe),
+                            ('transfer', self.stage_transfer),
                             ('instability', self.stage_instability)):
             t = time.time()
             stage(progress)
@@ -176,31 +178,98 @@ class Demo:
         print('    k-NN accuracy on held-out digits: ' + ', '.join(f'{p} {v:.1f} %' for p, v in knn.items()))
         atomic_write_bytes(path, json.dumps(knn, indent=1).encode())
 
+    def ticket_probe_path(self) -> Path:
+        return self.work / 'ticket_probe.json'
+
+    def stage_ticket_probe(self, progress: Progress) -> None:
+        """k-NN accuracy on held-out digits of each pre-trained backbone under its ticket at the highest
+        transferred sparsity and under that ticket's random mask (seed ``seed``, the seed-0 fine-tuning's
+        mask), before any fine-tuning: how much of the pre-trained features each mask keeps."""
+        from ltcv_mm.models.sparse_backbone import ticket_for_mode
+        path = self.ticket_probe_path()
+        if path.is_file():
+            return
+        s, k = self.s, max(self.s.transferred_rounds())
+        out = {}
+        for p in s.pretrainings:
+            ticket = load_ticket(self.ticket(p, k))
+            out[p] = dict(round=k, sparsity=ticket.sparsity)
+            for mode in ('ticket', 'random'):
+                masks = ticket_for_mode(ticket, mode, s.seed).masks
+                out[p][mode] = backbone_knn(self.pretrained(p), s.width, self.data, runs.DIGITS, seed=s.seed,
+                                            masks=masks)
+        print('    k-NN accuracy on held-out digits under the tickets (random masks): ' + ', '.join(
+            f'{p} {v["ticket"]:.1f} % ({v["random"]:.1f} %)' for p, v in out.items()))
+        atomic_write_bytes(path, json.dumps(out, indent=1).encode())
+
     def stage_transfer(self, progress: Progress) -> None:
-        s = self.s
-        for task, p, mode, k, seed in self.transfer_jobs():
-            work = self.transfer_dir(task, p, mode, k, seed)
-            ticket = self.ticket(p, k) if mode in ('ticket', 'random', 'reverse') else None
-            sparsity = 0.0 if ticket is None else load_ticket(ticket).sparsity
-            if mode == 'reverse':
-                sparsity = 1.0 - sparsity
-            what = {'scratch': 'dense backbone from scratch', 'dense': f'{p} dense backbone',
-                    'ticket': f'{p} ticket', 'random': f'{p} random mask', 'reverse': f'{p} reverse ticket'}[mode]
-            reused = runs.is_done(work)
-            t = progress.start(f'{task}: {what}' + (f' of round {k} ({sparsity:.1%} sparse)' if k else '')
-                               + f', seed {seed}')
-            pretrained = self.pretrained(p) if p else None
-            cfg = runs.transfer_config(s, task, p, self.data, work, pretrained, ticket, mode, seed)
-            record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k, seed=seed,
-                          sparsity=sparsity, metric=runs.METRIC[task])
-            result = runs.run(cfg, work, record)
-            if ticket is not None and 'checked_sparsity' not in result:
-                result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, mode, seed)
-                atomic_write_bytes(work / runs.RESULT, json.dumps(result, indent=1).encode())
-            progress.finish(self.job_key(task, p, mode, k, seed), t, reused,
-                            f'{runs.METRIC[task]} = {result["metrics"].get(runs.METRIC[task])}')
-            if not reused:  # a partial report is readable at any time (figures come at the end)
-                write_report(self, figures=False)
+        """Every fine-tuning not yet done, ``workers`` at a time; the report is rewritten after each."""
+        todo = []
+        for job in self.transfer_jobs():
+            if runs.is_done(self.transfer_dir(*job)):
+                self._finished(progress, job, progress.start(self._label(job)), self.fine_tune(*job), True)
+            else:
+                todo.append(job)
+        if self.workers <= 1:
+            for job in todo:
+                started = progress.start(self._label(job))
+                self._finished(progress, job, started, self.fine_tune(*job), False)
+            return
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        # spawn, not fork: a forked copy of a process that has run torch's thread pools can hang
+        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context('spawn'),
+                                 initializer=_one_thread_worker) as pool:
+            running = {}
+
+            def submit() -> None:  # a job is announced when a worker is free for it
+                job = todo.pop(0)
+                started = progress.start(self._label(job))
+                running[pool.submit(_fine_tune, self.work, self.s, self.data, job)] = (job, started)
+
+            for _ in range(min(self.workers, len(todo))):
+                submit()
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job, started = running.pop(future)
+                    self._finished(progress, job, started, future.result(), False)
+                    if todo:
+                        submit()
+
+    def _label(self, job: tuple) -> str:
+        task, p, mode, k, seed = job
+        sparsity = self._sparsity(p, mode, k)
+        what = {'scratch': 'dense backbone from scratch', 'dense': f'{p} dense backbone',
+                'ticket': f'{p} ticket', 'random': f'{p} random mask', 'reverse': f'{p} reverse ticket'}[mode]
+        return f'{task}: {what}' + (f' of round {k} ({sparsity:.1%} sparse)' if k else '') + f', seed {seed}'
+
+    def _sparsity(self, p: str | None, mode: str, k: int) -> float:
+        if mode not in ('ticket', 'random', 'reverse'):
+            return 0.0
+        sparsity = load_ticket(self.ticket(p, k)).sparsity
+        return 1.0 - sparsity if mode == 'reverse' else sparsity
+
+    def fine_tune(self, task: str, p: str | None, mode: str, k: int, seed: int) -> dict:
+        """One transfer run (or its finished result): the shipped config in a stock Runner, then the
+        zeros of its final checkpoint where its mask prunes (``checked_sparsity``)."""
+        work = self.transfer_dir(task, p, mode, k, seed)
+        ticket = self.ticket(p, k) if mode in ('ticket', 'random', 'reverse') else None
+        pretrained = self.pretrained(p) if p else None
+        cfg = runs.transfer_config(self.s, task, p, self.data, work, pretrained, ticket, mode, seed)
+        record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k, seed=seed,
+                      sparsity=self._sparsity(p, mode, k), metric=runs.METRIC[task])
+        result = runs.run(cfg, work, record)
+        if ticket is not None and 'checked_sparsity' not in result:
+            result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, mode, seed)
+            atomic_write_bytes(work / runs.RESULT, json.dumps(result, indent=1).encode())
+        return result
+
+    def _finished(self, progress: Progress, job: tuple, started: float, result: dict, reused: bool) -> None:
+        metric = runs.METRIC[job[0]]
+        progress.finish(self.job_key(*job), started, reused, f'{metric} = {result["metrics"].get(metric)}')
+        if not reused:  # a partial report is readable at any time (figures come at the end)
+            write_report(self, figures=False)
 
     def instability_path(self, mode: str) -> Path:
         return self.work / 'instability' / mode / 'path.json'
@@ -235,6 +304,22 @@ class Demo:
                             f'barrier {record["barrier"]:.2f} {record["metric"]} ({record["verdict"]})')
 
 
+def _one_thread_worker() -> None:
+    """A transfer worker: one torch thread (two such processes on two cores finish about twice the runs
+    of one process of two threads: the demo's layers are too small to split well), the parent's
+    warning filters."""
+    import warnings
+
+    import torch
+    torch.set_num_threads(1)
+    warnings.filterwarnings('ignore', category=UserWarning)
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+
+
+def _fine_tune(work: Path, s: DemoSettings, data: Path, job: tuple) -> dict:
+    return Demo(work, s, data).fine_tune(*job)
+
+
 def _as_classes(scenes: list, classes: tuple[str, ...]) -> list:
     """The scenes with every digit labelled 0 when the task has the one class 'digit'."""
     if len(classes) > 1:
@@ -250,5 +335,5 @@ def fresh(work: Path) -> None:
     """Remove a previous demo run in ``work`` (only what the demo writes there)."""
     for sub in ('data', 'pretrain', 'pretrained', 'imp', 'transfer', 'report'):
         shutil.rmtree(work / sub, ignore_errors=True)
-    for f in ('settings.json', 'timings.json', 'probe.json'):
+    for f in ('settings.json', 'timings.json', 'probe.json', 'ticket_probe.json'):
         (work / f).unlink(missing_ok=True)

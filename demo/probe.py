@@ -49,10 +49,22 @@ def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
     return 100.0 * float((votes.argmax(dim=1) == test_labels).float().mean())
 
 
+def apply_masks(backbone: torch.nn.Module, masks: dict[str, torch.Tensor], where: str = 'the mask') -> None:
+    """Zero the weights each boolean mask prunes (mask names are the backbone's parameter names)."""
+    params = dict(backbone.named_parameters())
+    for name, mask in masks.items():
+        if name not in params or params[name].shape != mask.shape:
+            raise ValueError(f'{where}: layer {name!r} of shape {tuple(mask.shape)} is not in the backbone')
+        with torch.no_grad():
+            params[name].mul_(mask.to(params[name].dtype))
+
+
 def backbone_knn(weights: Path | None, width: int, data: Path, classes: tuple[str, ...], k: int = 5,
-                 seed: int = 0) -> float:
+                 seed: int = 0, masks: dict[str, torch.Tensor] | None = None) -> float:
     """k-NN accuracy on ``data/cls/val`` (neighbours from ``data/cls/train``) of a narrow ResNet-50 with
-    the canonical ``weights`` (a file of tools/convert_pretrained.py's form), or at random init (None)."""
+    the canonical ``weights`` (a file of tools/convert_pretrained.py's form), or at random init (None),
+    under ``masks`` if given (BatchNorm keeps the dense network's statistics: the state a fine-tuning
+    of the masked backbone starts from)."""
     from mmpretrain.models import ResNet
 
     from ltcv_mm.core import torch_load_safe
@@ -64,6 +76,8 @@ def backbone_knn(weights: Path | None, width: int, data: Path, classes: tuple[st
         if missing or [u for u in unexpected if not u.startswith('fc.')]:
             raise ValueError(f'{weights}: not a ResNet-50 backbone of width {width} '
                              f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
+    if masks is not None:
+        apply_masks(backbone, masks, where=str(weights))
     x_train, y_train = _images(data / 'cls' / 'train', classes)
     x_val, y_val = _images(data / 'cls' / 'val', classes)
     return knn_accuracy(features(backbone, x_train), y_train, features(backbone, x_val), y_val, k)

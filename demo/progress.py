@@ -13,7 +13,7 @@ class Progress:
     """Runs are weighted by a rough cost; the time left is the measured seconds per cost
     unit of the runs done in this invocation times the cost still planned."""
 
-    def __init__(self, plan: list[tuple[str, float]]) -> None:
+    def __init__(self, plan: list[tuple[str, float]], parallel: int = 1) -> None:
         self.cost = dict(plan)
         self.total = len(plan)
         self.left = sum(self.cost.values())
@@ -21,6 +21,7 @@ class Progress:
         self.t0 = time.time()
         self.spent = 0.0     # seconds of runs executed now (not reused)
         self.units = 0.0     # their cost
+        self.parallel = max(1, parallel)  # runs at once (an estimate: the pre-training stages run one at a time)
 
     def start(self, label: str) -> float:
         print(f'[{_clock(time.time() - self.t0)} {self._eta()}] {self.done + 1}/{self.total} {label} ...', flush=True)
@@ -39,4 +40,4 @@ class Progress:
     def _eta(self) -> str:
         if self.units == 0:
             return 'estimating'
-        return f'~{_clock(self.spent / self.units * max(self.left, 0))} left'
+        return f'~{_clock(self.spent / self.units * max(self.left, 0) / self.parallel)} left'

@@ -170,6 +170,7 @@ def _pretraining_section(demo) -> list[str]:
         if p == 'supervised' and runs.is_done(demo.work / 'pretrain' / p):
             top1 = f'{runs.read_result(demo.work / "pretrain" / p)["metrics"].get("accuracy/top1", float("nan")):.1f}'
         lines.append(f'| {p} | {top1} | {knn[p]:.1f} |' if p in knn else f'| {p} | {top1} | … |')
+    lines += _ticket_probe_lines(demo, knn)
     lines += ['', '## IMP on the pre-training tasks', '',
               '| pre-training | round | sparsity | value judged |', '|---|---|---|---|']
     for p in s.pretrainings:
@@ -181,6 +182,23 @@ def _pretraining_section(demo) -> list[str]:
         for r, sp, v in zip(curve.rounds, curve.sparsity, curve.values):
             lines.append(f'| {p} | {r} | {100 * sp:.2f} % | {curve.name} {v:.4f} |')
     return lines + ['']
+
+
+def _ticket_probe_lines(demo, knn: dict) -> list[str]:
+    """k-NN of each backbone under its last transferred ticket and under that ticket's random mask."""
+    path = demo.ticket_probe_path()
+    if not path.is_file():
+        return []
+    probe = json.loads(path.read_text())
+    lines = ['', 'The same k-NN accuracy before any fine-tuning, with the backbone under its ticket and under '
+             'a random mask of the ticket\'s per-layer sparsity (seed '
+             f'{demo.s.seed}; BatchNorm statistics as pre-trained): how much of the pre-trained features each '
+             'mask keeps.', '', '| backbone | sparsity | dense k-NN (%) | ticket k-NN (%) | random mask k-NN (%) |',
+             '|---|---|---|---|---|']
+    for p, r in probe.items():
+        dense = f'{knn[p]:.1f}' if p in knn else '…'
+        lines.append(f'| {p} | {100 * r["sparsity"]:.1f} % | {dense} | {r["ticket"]:.1f} | {r["random"]:.1f} |')
+    return lines
 
 
 def _instability_section(demo, out: Path, figures: bool) -> list[str]:

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+import torch
 
 from demo.verdicts import Cell, verdict
 from helpers import ROOT, checkout_env
@@ -66,6 +67,25 @@ def test_instability_of_the_supervised_ticket_and_the_dense_backbone(demo_run):
         # the ticket's masks hold at every point; the dense backbone has none
         assert [p['pruned_nonzero'] for p in record['path']] == ([0] * 3 if mode == 'ticket' else [None] * 3)
         assert record['ticket'] == (mode == 'ticket')
+
+
+def test_masks_of_the_probe_zero_exactly_what_they_prune():
+    from mmpretrain.models import ResNet
+
+    from demo.probe import apply_masks
+    torch.manual_seed(0)
+    backbone = ResNet(depth=50, stem_channels=4, base_channels=4, out_indices=(3,))
+    before = {n: w.detach().clone() for n, w in backbone.named_parameters()}
+    masks = {n: torch.rand(w.shape) > 0.5 for n, w in backbone.named_parameters() if w.dim() == 4}
+    apply_masks(backbone, masks)
+    for n, w in backbone.named_parameters():
+        if n in masks:
+            assert torch.equal(w[~masks[n]], torch.zeros_like(w[~masks[n]]))
+            assert torch.equal(w[masks[n]], before[n][masks[n]])
+        else:  # BatchNorm and the like are not masked
+            assert torch.equal(w, before[n])
+    with pytest.raises(ValueError, match="layer 'layer9.conv.weight'"):
+        apply_masks(backbone, {'layer9.conv.weight': torch.ones(3, 3, dtype=torch.bool)}, where='t.safetensors')
 
 
 def test_a_run_from_before_a_new_setting_is_still_its_own(tmp_path):
@@ -134,6 +154,13 @@ def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
     probe = json.loads((work / 'probe.json').read_text())
     assert set(probe) == {*PRETRAININGS, 'random init'} and all(0.0 <= v <= 100.0 for v in probe.values())
     assert f'| simclr |  | {probe["simclr"]:.1f} |' in text
+    # k-NN under the last ticket and its random mask, before fine-tuning
+    under = json.loads((work / 'ticket_probe.json').read_text())
+    assert set(under) == set(PRETRAININGS)
+    for p, r in under.items():
+        assert r['round'] == 1 and r['sparsity'] == load_ticket(work / f'imp/{p}/tickets/ticket_round01.safetensors').sparsity
+        assert 0.0 <= r['ticket'] <= 100.0 and 0.0 <= r['random'] <= 100.0
+        assert f'| {p} | 40.0 % | {probe[p]:.1f} | {r["ticket"]:.1f} | {r["random"]:.1f} |' in text
     for name in ('metric_vs_sparsity_detection.png', 'metric_vs_sparsity_segmentation.png', 'layer_sparsity.png',
                  'overlap.png'):
         assert (work / 'report' / name).stat().st_size > 1000, name

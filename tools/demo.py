@@ -27,6 +27,7 @@ evidence). A second run reuses what is finished (a killed run resumes);
 """
 import argparse
 import dataclasses
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -54,6 +55,8 @@ def main(argv=None):
                    help='also the instability analysis (Frankle et al.) of the supervised ticket at its highest '
                    'sparsity and of the dense backbone, in segmentation: two copies each, the linear path '
                    'between them at POINTS points (default 11); about a minute more')
+    p.add_argument('--workers', type=int, default=min(2, len(os.sched_getaffinity(0))),
+                   help='fine-tunings at once, one thread each (default: 2, or 1 on one core)')
     p.add_argument('--data', help='use this data folder instead of writing the digits '
                    '(layout: cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, VOCdevkit/VOC2012/)')
     args = p.parse_args(argv)
@@ -78,7 +81,9 @@ def main(argv=None):
     work = Path(args.work_dir)
     if args.fresh:
         fresh(work)
-    Demo(work, s, data=args.data).run()
+    if args.workers < 1:
+        sys.exit('error: --workers must be at least 1')
+    Demo(work, s, data=args.data, workers=args.workers).run()
 
 
 if __name__ == '__main__':
