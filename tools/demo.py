@@ -8,12 +8,15 @@
                (mmpretrain's stock configs, augmentations fitted to digits)
   3. probe     k-NN accuracy of every backbone on held-out digits
   4. imp       IMP on each pre-training task (configs/pretrain, IMPHook), a
-               ticket per round
+               ticket per round; k-NN accuracy of each backbone under its
+               last ticket and under a random mask of the same layer-wise
+               sparsity, before any fine-tuning
   5. transfer  in Faster R-CNN (CocoMetric) and DeepLabV3+ (IoUMetric)
                (configs/transfer, SparseBackbone), each over several seeds:
                the dense backbone from scratch, each dense pre-trained
                backbone, its last ticket, a random mask of the ticket's
-               per-layer sparsity, and the reverse ticket
+               per-layer sparsity, and the reverse ticket (--workers runs at
+               once, one thread each)
   6. report    WORK_DIR/report/: report.md (tables with mean ± sd and
                verdicts, rewritten after every run), results.csv (every
                run), metric-vs-sparsity plots with error bars, per-layer
