@@ -34,7 +34,7 @@ VERDICT_RULES = [
     '*beats random*: mean(T) − mean(random) > 2 se; *below random*: mean(T) − mean(random) < −2 se; '
     'otherwise *within noise*. The reverse ticket is judged against T the same way.',
     'Pre-training matters where mean(dense) − mean(scratch) > 2 se. Twice the standard error is about a '
-    '95 % band for normal noise; with 3 seeds it is a coarse screen, not a significance test.']
+    '95 % band for normal noise; with a few seeds it is a coarse screen, not a significance test.']
 
 
 def _metric(result: dict, work: Path) -> float:

@@ -37,7 +37,7 @@ class DemoSettings:
     # with) or 'digit' (one class; at 10 classes no segmentor learns more than background in a CPU schedule)
     detection_classes: str = 'digits'
     segmentation_classes: str = 'digit'
-    seeds: int = 3                 # every fine-tuning is repeated with seeds seed, seed + 1, ...
+    seeds: int = 4                 # every fine-tuning is repeated with seeds seed, seed + 1, ...
     transfer_rounds: tuple[int, ...] = ()   # IMP rounds whose tickets are transferred; () = the last
     # > 0: instability analysis with this many points on the path (segmentation; the supervised ticket
     # at the highest transferred sparsity and the dense backbone; two seeds each): about a minute more

@@ -49,7 +49,7 @@ def main(argv=None):
     p.add_argument('--full-width', action='store_true', help='ResNet-50 at its real width (64); slow on CPUs')
     p.add_argument('--width', type=int, help='channels of the first stage (default 8)')
     p.add_argument('--rounds', type=int, help='IMP prunings per pre-training (default 5)')
-    p.add_argument('--seeds', type=int, help='runs of every fine-tuning, with seeds 0, 1, ... (default 3)')
+    p.add_argument('--seeds', type=int, help='runs of every fine-tuning, with seeds 0, 1, ... (default 4)')
     p.add_argument('--round-epochs', type=int, help='epochs per IMP round')
     p.add_argument('--pretrain-epochs', type=int, help='epochs of dense pre-training')
     p.add_argument('--pretrainings', nargs='+', choices=PRETRAININGS, help='default: all three')
