@@ -195,9 +195,8 @@ class Demo:
             ticket = load_ticket(self.ticket(p, k))
             out[p] = dict(round=k, sparsity=ticket.sparsity)
             for mode in ('ticket', 'random'):
-                masks = ticket_for_mode(ticket, mode, s.seed).masks
                 out[p][mode] = backbone_knn(self.pretrained(p), s.width, self.data, runs.DIGITS, seed=s.seed,
-                                            masks=masks)
+                                            ticket=ticket_for_mode(ticket, mode, s.seed))
         print('    k-NN accuracy on held-out digits under the tickets (random masks): ' + ', '.join(
             f'{p} {v["ticket"]:.1f} % ({v["random"]:.1f} %)' for p, v in out.items()))
         atomic_write_bytes(path, json.dumps(out, indent=1).encode())
@@ -255,11 +254,14 @@ class Demo:
         zeros of its final checkpoint where its mask prunes (``checked_sparsity``)."""
         work = self.transfer_dir(task, p, mode, k, seed)
         ticket = self.ticket(p, k) if mode in ('ticket', 'random', 'reverse') else None
-        pretrained = self.pretrained(p) if p else None
-        cfg = runs.transfer_config(self.s, task, p, self.data, work, pretrained, ticket, mode, seed)
-        record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k, seed=seed,
-                      sparsity=self._sparsity(p, mode, k), metric=runs.METRIC[task])
-        result = runs.run(cfg, work, record)
+        if runs.is_done(work):  # a finished run: no config to build
+            result = runs.read_result(work)
+        else:
+            pretrained = self.pretrained(p) if p else None
+            cfg = runs.transfer_config(self.s, task, p, self.data, work, pretrained, ticket, mode, seed)
+            record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k, seed=seed,
+                          sparsity=self._sparsity(p, mode, k), metric=runs.METRIC[task])
+            result = runs.run(cfg, work, record)
         if ticket is not None and 'checked_sparsity' not in result:
             result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, mode, seed)
             atomic_write_bytes(work / runs.RESULT, json.dumps(result, indent=1).encode())

@@ -49,35 +49,31 @@ def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
     return 100.0 * float((votes.argmax(dim=1) == test_labels).float().mean())
 
 
-def apply_masks(backbone: torch.nn.Module, masks: dict[str, torch.Tensor], where: str = 'the mask') -> None:
-    """Zero the weights each boolean mask prunes (mask names are the backbone's parameter names)."""
-    params = dict(backbone.named_parameters())
-    for name, mask in masks.items():
-        if name not in params or params[name].shape != mask.shape:
-            raise ValueError(f'{where}: layer {name!r} of shape {tuple(mask.shape)} is not in the backbone')
-        with torch.no_grad():
-            params[name].mul_(mask.to(params[name].dtype))
+def load_backbone(weights: Path | None, width: int, seed: int = 0, ticket=None) -> torch.nn.Module:
+    """A narrow ResNet-50 with the canonical ``weights`` (a file of tools/convert_pretrained.py's form),
+    or at random init (None), its weights zeroed where ``ticket`` (a Ticket) prunes (BatchNorm keeps
+    the dense network's statistics: the state a fine-tuning of the masked backbone starts from)."""
+    from mmpretrain.models import ResNet
+
+    from ltcv_mm.core import check_ticket_fits, mask_state_dict, torch_load_safe
+    torch.manual_seed(seed)
+    backbone = ResNet(depth=50, stem_channels=width, base_channels=width, out_indices=(3,))
+    state = torch_load_safe(str(weights))['state_dict'] if weights is not None else backbone.state_dict()
+    if ticket is not None:
+        check_ticket_fits(backbone, ticket, what=f'the ticket probed on {weights}')
+        mask_state_dict(state, ticket.masks)
+    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    if missing or [u for u in unexpected if not u.startswith('fc.')]:
+        raise ValueError(f'{weights}: not a ResNet-50 backbone of width {width} '
+                         f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
+    return backbone
 
 
 def backbone_knn(weights: Path | None, width: int, data: Path, classes: tuple[str, ...], k: int = 5,
-                 seed: int = 0, masks: dict[str, torch.Tensor] | None = None) -> float:
-    """k-NN accuracy on ``data/cls/val`` (neighbours from ``data/cls/train``) of a narrow ResNet-50 with
-    the canonical ``weights`` (a file of tools/convert_pretrained.py's form), or at random init (None),
-    under ``masks`` if given (BatchNorm keeps the dense network's statistics: the state a fine-tuning
-    of the masked backbone starts from)."""
-    from mmpretrain.models import ResNet
-
-    from ltcv_mm.core import torch_load_safe
-    torch.manual_seed(seed)
-    backbone = ResNet(depth=50, stem_channels=width, base_channels=width, out_indices=(3,))
-    if weights is not None:
-        state = torch_load_safe(str(weights))['state_dict']
-        missing, unexpected = backbone.load_state_dict(state, strict=False)
-        if missing or [u for u in unexpected if not u.startswith('fc.')]:
-            raise ValueError(f'{weights}: not a ResNet-50 backbone of width {width} '
-                             f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
-    if masks is not None:
-        apply_masks(backbone, masks, where=str(weights))
+                 seed: int = 0, ticket=None) -> float:
+    """k-NN accuracy on ``data/cls/val`` (neighbours from ``data/cls/train``) of ``load_backbone``'s
+    network."""
+    backbone = load_backbone(weights, width, seed, ticket)
     x_train, y_train = _images(data / 'cls' / 'train', classes)
     x_val, y_val = _images(data / 'cls' / 'val', classes)
     return knn_accuracy(features(backbone, x_train), y_train, features(backbone, x_val), y_val, k)

@@ -69,23 +69,26 @@ def test_instability_of_the_supervised_ticket_and_the_dense_backbone(demo_run):
         assert record['ticket'] == (mode == 'ticket')
 
 
-def test_masks_of_the_probe_zero_exactly_what_they_prune():
+def test_the_probe_zeroes_exactly_what_the_ticket_prunes(tmp_path):
     from mmpretrain.models import ResNet
 
-    from demo.probe import apply_masks
+    from demo.probe import load_backbone
+    from ltcv_mm.core import Ticket, TicketBindingError, atomic_torch_save
     torch.manual_seed(0)
-    backbone = ResNet(depth=50, stem_channels=4, base_channels=4, out_indices=(3,))
-    before = {n: w.detach().clone() for n, w in backbone.named_parameters()}
-    masks = {n: torch.rand(w.shape) > 0.5 for n, w in backbone.named_parameters() if w.dim() == 4}
-    apply_masks(backbone, masks)
-    for n, w in backbone.named_parameters():
+    source = ResNet(depth=50, stem_channels=4, base_channels=4, out_indices=(3,))
+    before = {n: w.detach().clone() for n, w in source.state_dict().items()}
+    atomic_torch_save({'state_dict': before}, tmp_path / 'w.pth')
+    masks = {n: torch.rand(w.shape) > 0.5 for n, w in source.named_parameters() if w.dim() == 4}
+    ticket = Ticket(masks)
+    probed = load_backbone(tmp_path / 'w.pth', 4, ticket=ticket).state_dict()
+    for n, w in probed.items():
         if n in masks:
             assert torch.equal(w[~masks[n]], torch.zeros_like(w[~masks[n]]))
             assert torch.equal(w[masks[n]], before[n][masks[n]])
-        else:  # BatchNorm and the like are not masked
+        else:  # BatchNorm weights and statistics are not masked
             assert torch.equal(w, before[n])
-    with pytest.raises(ValueError, match="layer 'layer9.conv.weight'"):
-        apply_masks(backbone, {'layer9.conv.weight': torch.ones(3, 3, dtype=torch.bool)}, where='t.safetensors')
+    with pytest.raises(TicketBindingError, match="layer 'conv1.weight' has shape"):
+        load_backbone(tmp_path / 'w.pth', 4, ticket=Ticket({'conv1.weight': torch.ones(4, 3, 3, 3, dtype=torch.bool)}))
 
 
 def test_a_run_from_before_a_new_setting_is_still_its_own(tmp_path):
@@ -158,7 +161,8 @@ def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
     under = json.loads((work / 'ticket_probe.json').read_text())
     assert set(under) == set(PRETRAININGS)
     for p, r in under.items():
-        assert r['round'] == 1 and r['sparsity'] == load_ticket(work / f'imp/{p}/tickets/ticket_round01.safetensors').sparsity
+        last = load_ticket(work / f'imp/{p}/tickets/ticket_round01.safetensors')
+        assert r['round'] == 1 and r['sparsity'] == last.sparsity
         assert 0.0 <= r['ticket'] <= 100.0 and 0.0 <= r['random'] <= 100.0
         assert f'| {p} | 40.0 % | {probe[p]:.1f} | {r["ticket"]:.1f} | {r["random"]:.1f} |' in text
     for name in ('metric_vs_sparsity_detection.png', 'metric_vs_sparsity_segmentation.png', 'layer_sparsity.png',
