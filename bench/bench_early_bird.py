@@ -143,6 +143,7 @@ def bench_config(root: Path) -> dict:
               f'val_dataloader.dataset.dataset.data_root={data}', f'test_dataloader.dataset.data_root={data}',
               'train_dataloader.dataset.stop=1200', 'val_dataloader.dataset.start=1200',
               'val_dataloader.dataset.stop=1500', 'train_dataloader.batch_size=64', 'auto_scale_lr.enable=False',
+              'default_hooks.total_batch.keep=False',
               *[f'{d}.num_workers=0' for d in loaders], *[f'{d}.persistent_workers=False' for d in loaders],
               'model.backbone.base_channels=8', 'model.backbone.stem_channels=8', 'model.head.in_channels=256',
               'train_cfg.max_epochs=12', 'param_scheduler.1.milestones=[6,9]', 'custom_hooks.0.rounds=2',

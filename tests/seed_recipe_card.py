@@ -6,6 +6,7 @@ Batch sizes are totals over GPUs; 'augment' lists the training transforms
 after decoding; 'weights' says what is loaded before the first state.
 Where a field's reading needs the code's context, the comment names the line.
 """
+import re
 
 _IMP = dict(rate=0.2, strategy='global_magnitude', pruned='every conv but the stem conv1', momentum=0.9)
 
@@ -14,7 +15,8 @@ _IMP = dict(rate=0.2, strategy='global_magnitude', pruned='every conv but the st
 IMAGENET = dict(
     _IMP, prune_first=True, trained_prunings=18, state_epochs=10, rewind='pt', rewind_at=0, rewind_keys=['*'],
     restart_optimizer=True, optimizer='SGD', lr=1e-4, weight_decay=1e-4, schedule='constant', warmup_epochs=0,
-    total_batch=256, weights='whole model with its pre-trained fc (load_from)',
+    total_batch=256, drop_last=False,  # main_imp_imagenet.py:163-165
+    weights='whole model with its pre-trained fc (load_from)',
     augment=['RandomResizedCrop(224, 0.08-1)', 'RandomFlip(0.5)'])
 
 # SimCLR/main.py: prunning_and_rewind before the epoch loop and after every 10th epoch of 180;
@@ -25,6 +27,7 @@ SIMCLR = dict(
     _IMP, prune_first=True, trained_prunings=18, state_epochs=10, rewind='pt', rewind_at=0,
     rewind_keys=['backbone.*'], restart_optimizer=False, optimizer='LARS', lr=1e-4, weight_decay=1e-6, eta=1e-3,
     schedule='constant', warmup_epochs=0, total_batch=256, shuffle=False, temperature=0.5,
+    drop_last=False,  # SimCLR/args.py:152-155
     head='Linear-ReLU-Linear (2048-2048-128), biases, no BatchNorm', normalise=False,
     weights='backbone (init_cfg)',
     augment=['RandomResizedCrop(224, 0.08-1)', 'RandomFlip(0.5)', 'ColorJitter(0.8, 0.8, 0.8, 0.2) p0.8',
@@ -37,6 +40,7 @@ MOCOV2 = dict(
     _IMP, prune_first=True, trained_prunings=18, state_epochs=10, rewind='pt', rewind_at=0,
     rewind_keys=['backbone.*', 'neck.*', 'encoder_k.module.*'], restart_optimizer=False, optimizer='SGD',
     lr=3e-4, weight_decay=1e-4, schedule='constant', warmup_epochs=0, total_batch=256, temperature=0.2,
+    drop_last=True,  # MoCo/main_moco_imp.py:272-274
     queue=65536, key_momentum=0.999, weights='query encoder with its MLP head in both encoders (load_from)',
     augment=['RandomResizedCrop(224, 0.2-1)', 'ColorJitter(0.4, 0.4, 0.4, 0.1) p0.8', 'RandomGrayscale p0.2',
              'GaussianBlur(0.1-2.0) p0.5', 'RandomFlip(0.5)'])
@@ -47,6 +51,7 @@ MOCOV2 = dict(
 _DOWNSTREAM = dict(
     _IMP, prune_first=False, trained_prunings=18, state_epochs=182, restart_optimizer=True, optimizer='SGD',
     lr=0.1, weight_decay=2e-4, schedule='multistep [91, 136] x0.1', warmup_epochs=1, total_batch=256,
+    drop_last=True,  # dataset.py:26-27, 52-53, 76, 99
     test_at_best=True, zero_init_residual=False, stem='3x3 stride 1, no max-pool')
 _TYPES = {
     'lt': dict(rewind='lt', rewind_at=0, weights='random init'),
@@ -77,6 +82,7 @@ _SMALLNORB = dict(train=(0, 20000), val=(20000, 24300), test='test split', augme
 _VISDA = dict(
     _IMP, prune_first=False, trained_prunings=18, state_epochs=20, restart_optimizer=True, optimizer='SGD',
     lr=1e-3, weight_decay=5e-4, schedule='multistep [10] x0.1', warmup_epochs=0, total_batch=128,
+    drop_last=False,  # main_imp_visda.py:202-204
     zero_init_residual=False, augment=['RandomResizedCrop(224, 0.75-1.33)', 'RandomFlip(0.5)'],
     val_resize=(224, 224))
 
@@ -84,6 +90,7 @@ _VISDA = dict(
 # network/modeling.py (output stride 16: layer4 dilated, ASPP 6/12/18), sh/transfer_*.sh (--batch_size 4).
 SEGMENTATION = dict(
     iterations=30000, total_batch=4, optimizer='SGD', lr=0.01, backbone_lr=0.001, momentum=0.9,
+    drop_last=False,  # Segmentation/main_transfer_*.py:51-52 (iteration-based: an epoch is not a unit)
     weight_decay=1e-4, schedule='poly 0.9', output_stride=16, aspp_dilations=(6, 12, 18), auxiliary_head=False,
     backbone_bn_momentum=0.01, train_set='VOC2012 train', crop=513, val_interval=100,
     augment=['RandomRescale(0.5-2.0)', 'RandomCrop(513)', 'RandomFlip(0.5)'])
@@ -91,6 +98,7 @@ SEGMENTATION = dict(
 # Detection/config/yolov4_config.py TRAIN, train_transfer.py (CosineDecayLR with warm-up, whole backbone).
 DETECTION = dict(
     epochs=50, total_batch=8, optimizer='SGD', lr=1e-4, lr_end=1e-6, momentum=0.9, weight_decay=5e-4,
+    drop_last=False,  # Detection/train_transfer.py:68-74
     schedule='cosine', warmup_epochs=2, image_size=416, frozen_stages=-1, norm_eval=False,
     train_set='VOC2007 trainval + VOC2012 trainval', test_set='VOC2007 test')
 
@@ -103,6 +111,7 @@ _TASK_IMP = dict(rate=0.2, strategy='global_magnitude', pruned='every conv but t
 # accuracy at the best validation epoch.
 _EVAL = dict(optimizer='SGD', lr=0.1, momentum=0.9, weight_decay=2e-4, schedule='multistep [91, 136] x0.1',
              warmup_epochs=1, total_batch=128, epochs=182, weights='backbone without conv1 (init_cfg)',
+             drop_last=True,  # main_eval_downstream.py reads dataset.py's loaders
              save_best='accuracy/top1')
 
 CARD = {
@@ -133,3 +142,20 @@ CARD = {
         SEGMENTATION, **_TASK_IMP, state_iterations=30000),
     'task/imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py': dict(DETECTION, **_TASK_IMP, state_epochs=50),
 }
+
+# The training images of one epoch, for the samples a launch sees (tests/test_launch.py): the card's
+# train ranges; ImageNet-1k train; VisDA-2017 train (synthetic); VOC2007 + VOC2012 trainval.
+_IMAGES = {'in1k': 1281167, 'visda': 152397, 'voc0712': 5011 + 11540,
+           **{ds: d['train'][1] - d['train'][0] for ds, d in _DATA.items()},
+           'smallnorb': _SMALLNORB['train'][1] - _SMALLNORB['train'][0]}
+
+
+def _trained_on(rel: str) -> int:
+    """The training images of the dataset a config trains on (the target one for a cross-dataset ticket)."""
+    tokens = re.split(r'[_.-]', rel.split('/')[-1])
+    return next(_IMAGES[k] for k in ('smallnorb', 'fmnist', 'svhn', 'cifar100', 'cifar10', 'visda', 'in1k', 'voc0712')
+                if k in tokens)
+
+
+TRAIN_IMAGES = {rel: _trained_on(rel) for rel in CARD if 'iterations' not in CARD[rel]
+                and 'state_iterations' not in CARD[rel]}

@@ -32,7 +32,7 @@ def test_seed_downstream_recipe_runs_with_its_split_and_test_at_best(tmp_path):
              'test_dataloader.persistent_workers=False',
              'model.backbone.base_channels=8', 'model.backbone.stem_channels=8', 'model.head.in_channels=256',
              'train_cfg.max_epochs=2', 'param_scheduler.1.milestones=[1]', 'custom_hooks.0.rounds=1',
-             'auto_scale_lr.enable=False')
+             'auto_scale_lr.enable=False', 'default_hooks.total_batch.keep=False')
     summary = json.loads((work / 'tickets/imp_summary.json').read_text())
     assert summary['rewind'] == 'pt' and summary['rewind_at'] == 'round_best'
     records = summary['records']

@@ -189,6 +189,7 @@ def card_of(path: Path) -> dict:
         out['eta'] = optim['eta']
     out['schedule'], out['warmup_epochs'] = _schedule(cfg)
     out['total_batch'] = cfg.train_dataloader.batch_size * _gpus(path)
+    out['drop_last'] = cfg.train_dataloader.get('drop_last', False)
     assert cfg.auto_scale_lr == dict(base_batch_size=out['total_batch'], enable=True)  # any GPU count
     out['augment'] = [d for t in _pipeline(cfg.train_dataloader.dataset) for d in _describe(t)]
     if any(h['type'] == 'ltcv.IMPHook' for h in cfg.get('custom_hooks', [])):

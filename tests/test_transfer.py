@@ -60,6 +60,7 @@ def tiny_config(leaf: Path, assets, work: Path, data: str, classes=None, iters: 
     narrow_model(cfg.model, width=WIDTH, feat=32)
     scale_images(cfg, 64)
     for_cpu(cfg, batch_size=2)
+    cfg.default_hooks.pop('total_batch', None)  # shrunk on purpose: 2 images, not the recipe's total batch
     use_local_data(cfg, str(root / data), classes)
     if classes is not None:
         set_num_classes(cfg.model, len(classes))

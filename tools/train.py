@@ -3,10 +3,14 @@
 
   python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                         [--cfg-options KEY=VALUE ...] [--launcher none|pytorch|slurm|mpi]
+
+A config that keeps its recipe's total batch (``default_hooks.total_batch``, every paper config)
+trains that total on any number of processes: each gets total / N images a step.
 """
 from mmengine.runner import Runner
 
 from ltcv_mm.compat.cpu_distributed import leave_gloo_group
+from ltcv_mm.hooks.total_batch_hook import launch_world_size, split_total_batch
 from runner_cli import load_config, parser
 
 
@@ -17,6 +21,8 @@ def main():
     p.add_argument('--amp', action='store_true', help='enable automatic mixed precision training')
     args = p.parse_args()
     cfg = load_config(args)
+    split_total_batch(cfg, launch_world_size(args.launcher), args.config,
+                      given=(args.cfg_options or {}).get('train_dataloader.batch_size'))
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')

@@ -17,3 +17,4 @@ custom_hooks = [dict(type='ltcv.IMPHook', rate=0.2, rounds=18, prune_first=True,
                      rewind_keys=['backbone.*', 'neck.*', 'encoder_k.module.*'], restart_optimizer=False,
                      source='mocov2')]
 auto_scale_lr = dict(base_batch_size=256, enable=True)
+default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count

@@ -38,3 +38,4 @@ train_cfg = dict(max_epochs=10)  # one state
 custom_hooks = [dict(type='ltcv.IMPHook', rate=0.2, rounds=18, prune_first=True, rewind='pt',
                      rewind_keys=['backbone.*'], restart_optimizer=False, source='simclr')]
 auto_scale_lr = dict(base_batch_size=256, enable=True)
+default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count

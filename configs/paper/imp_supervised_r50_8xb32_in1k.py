@@ -15,3 +15,4 @@ param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 train_cfg = dict(max_epochs=10, val_interval=1)  # one state
 custom_hooks = [dict(type='ltcv.IMPHook', rate=0.2, rounds=18, prune_first=True, rewind='pt', source='supervised')]
 auto_scale_lr = dict(base_batch_size=256, enable=True)
+default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count

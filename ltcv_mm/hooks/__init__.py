@@ -3,5 +3,7 @@ from .mask_apply_hook import MaskApplyHook
 from .retired import RewindHook
 from .start_weights_hook import StartWeightsHook
 from .sync_bn_fallback_hook import SyncBNFallbackHook
+from .total_batch_hook import LaunchError, TotalBatchHook
 
-__all__ = ['IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'StartWeightsHook', 'SyncBNFallbackHook']
+__all__ = ['IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'StartWeightsHook', 'SyncBNFallbackHook',
+           'TotalBatchHook', 'LaunchError']

@@ -46,5 +46,6 @@ optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_de
                      paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 param_scheduler = [dict(type='PolyLR', eta_min=1e-6, power=0.9, begin=0, end=30000, by_epoch=False)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=30000, val_interval=100)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, save_best='mIoU'))
+default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, save_best='mIoU'),
+                     total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count
 auto_scale_lr = dict(base_batch_size=4, enable=True)

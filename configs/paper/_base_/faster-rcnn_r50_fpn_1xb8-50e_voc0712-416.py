@@ -36,3 +36,4 @@ param_scheduler = [
          convert_to_iter_based=True)]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=50, val_interval=1)
 auto_scale_lr = dict(base_batch_size=8, enable=True)
+default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count

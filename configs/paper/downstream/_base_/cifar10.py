@@ -27,3 +27,4 @@ param_scheduler = [
     dict(type='MultiStepLR', by_epoch=True, milestones=[91, 136], gamma=0.1)]
 train_cfg = dict(by_epoch=True, max_epochs=182, val_interval=1)  # one state
 auto_scale_lr = dict(base_batch_size=256, enable=True)
+default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count

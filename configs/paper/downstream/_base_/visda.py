@@ -26,3 +26,4 @@ optim_wrapper = dict(optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_de
 param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[10], gamma=0.1)]
 train_cfg = dict(by_epoch=True, max_epochs=20, val_interval=1)  # one state
 auto_scale_lr = dict(base_batch_size=128, enable=True)
+default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count
