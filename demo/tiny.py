@@ -94,6 +94,8 @@ def scale_images(cfg: dict, size: int) -> dict:
             d['crop_size'] = (size, size)
         elif t == 'Pad' and d.get('size') is not None:
             d['size'] = (size, size)
+        elif t == 'ltcv.PadIfNeeded':
+            d['size'] = size
         elif t == 'SegDataPreProcessor' and d.get('size') is not None:
             d['size'] = (size, size)
     return cfg

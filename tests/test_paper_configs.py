@@ -58,7 +58,8 @@ def test_pt_trans_loads_every_pretrained_weight_but_the_stem(tmp_path):
     weights, _ = to_canonical(torchvision.models.resnet50().state_dict())
     torch.save({'state_dict': weights}, tmp_path / 'r50.pth')
     cfg = Config.fromfile(str(ROOT / 'configs/paper/downstream/imp_r50_cifar10_pt_trans.py'))
-    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'r50.pth')
+    pretrained, = [step for step in cfg.model.backbone.init_cfg if step.type == 'Pretrained']
+    pretrained.checkpoint = str(tmp_path / 'r50.pth')
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
     model.init_weights()
@@ -66,6 +67,32 @@ def test_pt_trans_loads_every_pretrained_weight_but_the_stem(tmp_path):
     assert sd['conv1.weight'].shape == (64, 3, 3, 3)
     loaded = [k for k in weights if k != 'conv1.weight']
     assert all(torch.equal(sd[k], weights[k]) for k in loaded)
+    # the new stem as the authors initialise it (models/resnet.py:160): Kaiming fan_out, normal
+    _assert_kaiming_fan_out(sd['conv1.weight'])
+
+
+def _assert_kaiming_fan_out(w: torch.Tensor) -> None:
+    std = (2 / (w.shape[0] * w.shape[2] * w.shape[3])) ** 0.5
+    assert abs(w.std().item() / std - 1) < 0.1, w.std().item()
+    assert w.abs().max().item() > 2.5 * std  # normal tails, not nn.Conv2d's bounded uniform
+
+
+def test_fashion_mnist_stem_keeps_the_default_conv_init_of_the_authors():
+    """utils.py:48 replaces conv1 after the model's init: nn.Conv2d's own kaiming_uniform_(a=sqrt(5)),
+    bounded by 1/sqrt(fan_in), while every other conv is Kaiming fan_out."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    torch.manual_seed(0)
+    cfg = Config.fromfile(str(ROOT / 'configs/paper/downstream/imp_r50_fmnist_lt.py'))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    stem = model.backbone.conv1.weight.detach()
+    bound = 1 / 9 ** 0.5  # one input channel, 3x3
+    assert stem.shape == (64, 1, 3, 3) and stem.abs().max().item() <= bound
+    assert abs(stem.std().item() / (bound / 3 ** 0.5) - 1) < 0.1
+    _assert_kaiming_fan_out(model.backbone.layer1[0].conv2.weight.detach())
 
 
 def test_seed_moco_states_keep_the_queue_and_the_optimizer_and_rewind_both_encoders(tmp_path):

@@ -211,7 +211,7 @@ PAPER = ROOT / 'configs/paper/transfer'
 
 @pytest.mark.parametrize('leaf, data, classes, metric', [
     ('deeplabv3plus_r50-ticket-os16_1xb4-30k_voc12-513x513.py', 'VOCdevkit/VOC2012', None, 'mIoU'),
-    ('faster-rcnn_r50-ticket_fpn_1xb8-50e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP')])
+    ('faster-rcnn_r50-ticket_fpn_1xb8-120e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP')])
 def test_paper_transfer_configs_train_and_evaluate(leaf, data, classes, metric, assets, tmp_path):
     """The seed's schedules (configs/paper/transfer) in the stock runners, shrunk for the CPU."""
     cfg = tiny_config(PAPER / leaf, assets, tmp_path / 'w', data, classes)
@@ -225,7 +225,7 @@ def test_paper_transfer_configs_train_and_evaluate(leaf, data, classes, metric, 
 
 @pytest.mark.parametrize('leaf, data, classes, metric, options', [
     ('paper/task/imp_deeplabv3plus_r50-os16_1xb4-30k_voc12-513x513.py', 'VOCdevkit/VOC2012', None, 'mIoU', []),
-    ('paper/task/imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP', []),
+    ('paper/task/imp_faster-rcnn_r50_fpn_1xb8-120e_voc0712-416.py', 'VOCdevkit', DIGITS, 'pascal_voc/mAP', []),
     # the stock-recipe family, late resetting after 2 iterations of the first epoch (2 images a batch)
     ('pretrain/task/imp_faster-rcnn_r50_fpn_1x_coco_late-reset.py', 'coco', DIGITS, 'coco/bbox_mAP',
      ['custom_hooks.0.rewind_at=2', 'model.test_cfg.rcnn.score_thr=0.0'])])
@@ -250,7 +250,7 @@ def test_task_specific_imp_in_the_stock_detector_and_segmentor(leaf, data, class
 
 def test_whole_detector_imp_prunes_neck_and_heads_but_the_final_layers(assets, tmp_path):
     """IMPHook(scope='model'): backbone, FPN and heads under one ranking; classifier and box layers dense."""
-    cfg = tiny_config(ROOT / 'configs/paper/task/imp_faster-rcnn_r50_fpn_1xb8-50e_voc0712-416.py', assets,
+    cfg = tiny_config(ROOT / 'configs/paper/task/imp_faster-rcnn_r50_fpn_1xb8-120e_voc0712-416.py', assets,
                       tmp_path / 'w', 'VOCdevkit', DIGITS)
     _train(ROOT / 'tools/train.py', cfg, tmp_path / 'w', '--cfg-options', 'custom_hooks.0.rounds=1',
            'custom_hooks.0.scope=model')
@@ -264,3 +264,26 @@ def test_whole_detector_imp_prunes_neck_and_heads_but_the_final_layers(assets, t
     for k, m in ticket.masks.items():
         w = state[k if k in extra else 'backbone.' + k]
         assert int(torch.count_nonzero(w[~m])) == 0, k  # pruned: zero after training
+
+
+def test_detection_task_imp_rewinds_only_the_pruned_kernels(assets, tmp_path):
+    """Detection/train_imp.py:161-181: between states the pruned conv kernels go back to the pre-trained
+    weights (masked), while BatchNorm, the stem, the neck and the heads carry on where the state ended."""
+    from mmengine.runner import Runner
+    from ltcv_mm.hooks.runner_access import find_hook
+    from probes import RoundProbe  # noqa: F401 (registers it)
+    cfg = Config.fromfile(str(tiny_config(ROOT / 'configs/paper/task/imp_faster-rcnn_r50_fpn_1xb8-120e_voc0712-416.py',
+                                          assets, tmp_path / 'w', 'VOCdevkit', DIGITS)))
+    cfg.custom_hooks[0].rounds = 1
+    cfg.custom_hooks.append(dict(type='RoundProbe'))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    probe = find_hook(runner, RoundProbe)
+    initial, start = probe.initial, probe.starts[1]['state']  # before training; round 1 after its rewind
+    mask = probe.starts[1]['ticket'].masks
+    for name, m in mask.items():
+        assert torch.equal(start['backbone.' + name], initial['backbone.' + name] * m), name
+    carried = ['backbone.conv1.weight', 'backbone.bn1.weight', 'backbone.layer1.0.bn1.running_mean',
+               'neck.lateral_convs.0.conv.weight', 'rpn_head.rpn_conv.weight', 'roi_head.bbox_head.fc_cls.weight']
+    for key in carried:  # trained in state 0 and not rewound
+        assert not torch.equal(start[key], initial[key]), key

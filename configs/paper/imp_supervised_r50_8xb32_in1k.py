@@ -10,6 +10,14 @@ _base_ = ['mmpretrain::resnet/resnet50_8xb32_in1k.py', './_base_/imp.py']
 
 load_from = 'work_dirs/pretrained/resnet50_supervised_classifier.pth'
 model = dict(backbone=dict(init_cfg=None))  # every weight comes from load_from
+# torchvision's transforms on PIL images (main_imp_imagenet.py:155-172): mmcv's pillow backend, not cv2
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'), dict(type='RandomResizedCrop', scale=224, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'), dict(type='PackInputs')]))
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'), dict(type='ResizeEdge', scale=256, edge='short', backend='pillow'),
+    dict(type='CenterCrop', crop_size=224), dict(type='PackInputs')]))
+test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=1e-4))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 train_cfg = dict(max_epochs=10, val_interval=1)  # one state

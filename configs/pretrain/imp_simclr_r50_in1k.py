@@ -1,4 +1,5 @@
-# SimCLR IMP on ResNet-50 (mmpretrain's SimCLR), as in the paper: LARS at
+# SimCLR IMP on ResNet-50 on mmpretrain's stock SimCLR recipe (the authors' own, point by point, is
+# configs/paper/imp_simclr_r50_8xb32_in1k.py): LARS at
 # lr 1e-4, prune every 10 epochs, 180 epochs (17 prunings, 18 rounds), rewind
 # to the pre-trained SimCLR weights (converted by tools/convert_pretrained.py).
 _base_ = ['mmpretrain::simclr/simclr_resnet50_16xb256-coslr-200e_in1k.py', '../_base_/imp.py']

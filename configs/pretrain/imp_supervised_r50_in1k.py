@@ -1,4 +1,5 @@
-# Supervised ImageNet IMP on ResNet-50, as in the paper: start from (and rewind
+# Supervised ImageNet IMP on ResNet-50 on mmpretrain's stock recipe (the authors' own, point by point,
+# is configs/paper/imp_supervised_r50_8xb32_in1k.py): start from (and rewind
 # to) the pre-trained weights, 10 epochs per round at lr 1e-4, 19 rounds.
 # Pre-trained weights: a file made by tools/convert_pretrained.py, e.g.
 #   --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/pretrained/resnet50_tv.pth

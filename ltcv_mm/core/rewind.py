@@ -10,10 +10,11 @@ from .names import matches_any
 
 # The paper's rewind types, recorded with the tickets. 'pt' and 'pt_trans'
 # rewind to the pre-trained weights the run starts from (pt_trans: the
-# downstream head as initialised; the seed code's downstream 'pt' rewinds to
-# the end of the dense round 0 instead: at='round_end'), 'lt' to the random
-# initialisation, 'rewind_lt' to the weights after `at` epochs/iterations of
-# the random start.
+# downstream head as initialised); the seed code's downstream 'pt' instead
+# trains round 0 from a random initialisation and rewinds to that round's
+# best-validated weights (at='round_best'); at='round_end' takes the end of
+# round 0. 'lt' rewinds to the random initialisation, 'rewind_lt' to the
+# weights after `at` epochs/iterations of the random start.
 MODES = ('pt', 'pt_trans', 'lt', 'rewind_lt')
 ROUND_END = 'round_end'
 ROUND_BEST = 'round_best'  # the best-validated weights of round 0 (the seed code's downstream 'pt')

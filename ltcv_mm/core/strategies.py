@@ -119,7 +119,8 @@ def layerwise_magnitude(weights, ticket, rate, generator=None):
 
 @register_strategy('random_global')
 def random_global(weights, ticket, rate, generator=None):
-    """Random pruning across all layers (the paper's random baseline)."""
+    """Random pruning across all layers (the authors' random baselines: iterated downstream, one step in
+    detection)."""
     rate = check_rate(rate)
     _check_cover(weights, ticket)
     kept = ticket.kept
@@ -138,9 +139,11 @@ def random_layerwise(weights, ticket, rate, generator=None):
 def random_like(weights, ticket, rate=0.0, generator=None):
     """A random mask with the ticket's per-layer kept count (less ``rate`` of it), anywhere in each layer.
 
-    With rate 0 it is the paper's random baseline for a ticket: the same
-    layer-wise sparsity, fresh positions (not confined to the kept weights,
-    unlike random_layerwise).
+    With rate 0 it is a random baseline for a ticket: the same layer-wise
+    sparsity, fresh positions (not confined to the kept weights, unlike
+    random_layerwise); SparseBackbone's mode='random' and the demo use it. The
+    authors' own random baselines are global: random_global, iterated
+    (downstream --random_prune) or in one step to 1 - 0.8^k (detection).
     """
     rate = check_rate(rate, allow_zero=True)
     _check_cover(weights, ticket)

@@ -7,6 +7,6 @@ _base_ = '../downstream/_base_/fmnist.py'
 pretrained = 'work_dirs/imp_r50_cifar10_rewind_lt/rewind_weights.pth'
 ticket = 'work_dirs/imp_r50_cifar10_rewind_lt/tickets/ticket_round05.safetensors'
 model = dict(backbone=dict(type='ltcv.SparseBackbone', wraps='mmpretrain.ResNet_CIFAR', ticket=ticket, mode='ticket',
-                           init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+                           init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained)))
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='accuracy/top1',
                                      rule='greater'))

@@ -8,7 +8,9 @@ _base_ = '../downstream/_base_/svhn.py'
 pretrained = 'work_dirs/pretrained/resnet50_supervised.pth'
 ticket = 'work_dirs/imp_supervised_r50_8xb32_in1k/tickets/ticket_round05.safetensors'
 model = dict(backbone=dict(type='ltcv.SparseBackbone', wraps='mmpretrain.ResNet_CIFAR', ticket=ticket, mode='ticket',
-                           init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+                           # the new 3x3 stem: Kaiming fan_out (models/resnet.py:160), the rest loaded
+                           init_cfg=[dict(type='Kaiming', layer='Conv2d', mode='fan_out', nonlinearity='relu'),
+                                     dict(type='Pretrained', checkpoint=pretrained)]))
 train_dataloader = dict(batch_size=128)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_best='accuracy/top1',
                                      rule='greater'))

@@ -5,7 +5,8 @@
 # meta/{train,test}.txt ("path label" lines) in the order of the official
 # train_32x32.mat / test_32x32.mat, which the split follows.
 _base_ = './cifar10.py'
-data_preprocessor = dict(mean=[111.6135, 113.169, 120.564], std=[30.6255, 31.3905, 26.826])
+# torchvision's SVHN gives RGB (dataset.py:71-74); mmcv decodes the image files as BGR
+data_preprocessor = dict(mean=[111.6135, 113.169, 120.564], std=[30.6255, 31.3905, 26.826], to_rgb=True)
 _svhn = dict(type='CustomDataset', data_root='data/svhn', with_label=True)
 _pipeline = [dict(type='LoadImageFromFile'), dict(type='PackInputs')]
 train_dataloader = dict(dataset=dict(start=0, stop=68257, dataset=dict(

@@ -1,5 +1,5 @@
 # The seed code's detection schedule (Detection/config/yolov4_config.py, train_transfer.py,
-# train_imp.py): VOC 07+12 trainval -> VOC07 test, 416 px, batch 8, 50 epochs, SGD momentum 0.9,
+# train_imp.py): VOC 07+12 trainval -> VOC07 test, 416 px, batch 8, 120 epochs, SGD momentum 0.9,
 # wd 5e-4, lr 1e-4 with 2 warm-up epochs then cosine to 1e-6 (per iteration), the whole backbone
 # trained (no frozen stage, BatchNorm in training mode). The seed's detector is a YOLOv4 fork with a
 # ResNet-50 backbone; mmdet has none, so this is Faster R-CNN R-50-FPN under that schedule: its
@@ -32,8 +32,15 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=5e-4))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=2, end=50, T_max=48,
+    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=2, end=120, T_max=118,
          convert_to_iter_based=True)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=50, val_interval=1)
+# 120 epochs: the 50-epoch setting is for MODEL_TYPE 'YOLOv4' only (train_transfer.py:63-67), the config
+# sets 'Resnet50-YOLOv4' (config/yolov4_config.py:20, 36)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=120, val_interval=1)
+# VOC07 11-point AP averaged over IoU 0.50:0.95, with each threshold's AP (AP50, AP75, ...) beside it
+# (eval/evaluator.py:208-236, use_07_metric): pascal_voc/mAP is the average
+val_evaluator = dict(type='VOCMetric', metric='mAP', eval_mode='11points',
+                     iou_thrs=[0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95])
+test_evaluator = val_evaluator
 auto_scale_lr = dict(base_batch_size=8, enable=True)
 default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count
