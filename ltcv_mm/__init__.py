@@ -26,3 +26,4 @@ from . import registry  # noqa: E402,F401
 from . import datasets  # noqa: E402,F401
 from . import hooks  # noqa: E402,F401
 from . import models  # noqa: E402,F401
+from . import optim  # noqa: E402,F401

@@ -6,6 +6,7 @@ from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
 
@@ -14,3 +15,4 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='ltcv', locations=['ltcv_m
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='ltcv', locations=['ltcv_mm.hooks'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='ltcv', locations=['ltcv_mm.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='ltcv', locations=['ltcv_mm.datasets'])
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='ltcv', locations=['ltcv_mm.optim'])

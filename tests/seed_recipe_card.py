@@ -38,7 +38,7 @@ _SIMCLR_FULL = dict(
                     "transforms=['ColorJitter(brightness=0.8, contrast=0.8, hue=0.2, saturation=0.8)'])\", "
                     "'RandomGrayscale(channel_weights=[0.114, 0.587, 0.2989], keep_channels=True, prob=0.2)']])",
                     _PACK],
-    losses={'head.loss': '-log(mean_i p_i) over the batch (SimCLR/utils.py:79-80)'},
+    losses={'head.loss': 'NegLogMeanProbLoss()'},  # -log(mean_i p_i) over the batch (SimCLR/utils.py:79-80)
     widths={'neck.hid_channels': 2048, 'neck.in_channels': 2048, 'neck.out_channels': 128})
 # MoCo/main_moco_imp.py:236-245 (aug_plus), :272-274 (DistributedSampler, shuffled), criterion
 # nn.CrossEntropyLoss over the logits / T; --mlp: Linear(2048, 2048)-ReLU-Linear(2048, 128)
@@ -123,7 +123,9 @@ IMAGENET = dict(
 # (the backbone); train.py / utils.nt_xent: temperature 0.5.
 SIMCLR = dict(
     _IMP, prune_first=True, trained_prunings=18, state_epochs=10, rewind='pt', rewind_at=0,
-    rewind_keys=['backbone.*'], restart_optimizer=False, optimizer='LARS', lr=1e-4, weight_decay=1e-6, eta=1e-3,
+    # LARS on torch.nn.utils.prune's weight_orig: the trust ratio over the dense weight (optimizer/lars.py:78-86)
+    rewind_keys=['backbone.*'], restart_optimizer=False, optimizer='DenseNormLARS', lr=1e-4, weight_decay=1e-6,
+    eta=1e-3, lars_norm='dense weight',
     schedule='constant', warmup_epochs=0, total_batch=256, shuffle=False, temperature=0.5,
     drop_last=False,  # SimCLR/args.py:152-155
     head='Linear-ReLU-Linear (2048-2048-128), biases, no BatchNorm', normalise=False,

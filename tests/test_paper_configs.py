@@ -121,3 +121,25 @@ def test_seed_moco_states_keep_the_queue_and_the_optimizer_and_rewind_both_encod
     assert not torch.equal(state2['queue'], initial['queue'])
     assert torch.equal(state1['queue'], initial['queue'])
     assert probe.starts[1]['optimizer_state_size'] > 0  # SGD momentum carried across the pruning
+
+
+def test_seed_simclr_loss_and_lars_run_in_a_real_simclr(tmp_path):
+    """The paper SimCLR config's loss, optimizer and hooks in a real SimCLR run (narrow, tiny data)."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    from ltcv_mm.optim import DenseNormLARS
+    from ltcv_mm.optim.dense_norm_lars import PRUNED_SQ_NORM
+    from demo.tiny_runs import tiny_selfsup_cfg, write_colour_folder
+    paper = Config.fromfile(str(ROOT / 'configs/paper/imp_simclr_r50_8xb32_in1k.py'))
+    data = write_colour_folder(tmp_path / 'data', per_class=4)
+    cfg = tiny_selfsup_cfg(tmp_path / 'work', data, 'SimCLR', max_epochs=1)
+    cfg['model']['head'] = dict(cfg['model']['head'], loss=paper.model.head.loss.to_dict(),
+                                temperature=paper.model.head.temperature)
+    cfg['optim_wrapper'] = dict(optimizer=dict(paper.optim_wrapper.optimizer.to_dict(), lr=0.1))
+    cfg['custom_hooks'] = [dict(paper.custom_hooks[0].to_dict(), rounds=1), paper.custom_hooks[1].to_dict()]
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    opt = runner.optim_wrapper.optimizer
+    assert isinstance(opt, DenseNormLARS) and type(runner.model.head.loss_module).__name__ == 'NegLogMeanProbLoss'
+    norms = [s[PRUNED_SQ_NORM].item() for s in opt.state.values() if PRUNED_SQ_NORM in s]
+    assert len(norms) > 40 and all(n > 0 for n in norms)  # every pruned layer, from the first pruning on

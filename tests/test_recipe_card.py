@@ -300,10 +300,12 @@ def card_of(path: Path) -> dict:
     """The card's fields as this config sets them."""
     cfg = Config.fromfile(str(path))
     optim = cfg.optim_wrapper.optimizer
-    out = dict(optimizer=optim['type'], lr=optim['lr'], momentum=optim.get('momentum'),
+    out = dict(optimizer=optim['type'].split('.')[-1], lr=optim['lr'], momentum=optim.get('momentum'),
                weight_decay=optim.get('weight_decay'))
     if 'eta' in optim:
         out['eta'] = optim['eta']
+        hooked = any(h['type'] == 'ltcv.DenseNormLARSHook' for h in cfg.get('custom_hooks', []))
+        out['lars_norm'] = 'dense weight' if out['optimizer'] == 'DenseNormLARS' and hooked else 'kept weights'
     out['schedule'], out['warmup_epochs'] = _schedule(cfg)
     out['total_batch'] = cfg.train_dataloader.batch_size * _gpus(path)
     out['drop_last'] = cfg.train_dataloader.get('drop_last', False)
@@ -332,8 +334,6 @@ _SEG_VAL = ['LoadImageFromFile()', 'ResizeShortestEdge(max_size=100000, scale=51
             'PackSegInputs()']
 _WHOLE = 'mmseg restores predictions to the original image, which a centre crop would not cover'
 DEVIATIONS = {
-    ('*simclr*', 'losses'): ({'head.loss': 'CrossEntropyLoss()'},
-                             "mmpretrain's ContrastiveHead: the mean of -log p_i (open in issue 25)"),
     ('*deeplabv3plus*', 'val_pipeline'): (_SEG_VAL, _WHOLE),
     ('*deeplabv3plus*', 'test_pipeline'): (_SEG_VAL, _WHOLE),
     ('*faster-rcnn*', 'schedule'): ('cosine', 'the cosine the authors configured, not the saw-tooth their stepping '

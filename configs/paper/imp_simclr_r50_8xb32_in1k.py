@@ -3,7 +3,8 @@
 # 10 epochs, each ending with a pruning and a rewind of the backbone alone
 # (the projection head keeps training) to the pre-trained weights; LARS at a
 # constant lr 1e-4 (momentum 0.9, wd 1e-6, eta 1e-3, on every parameter) whose
-# state is never reset; NT-Xent at temperature 0.5 over a total batch of 256;
+# state is never reset; NT-Xent at temperature 0.5 over a total batch of 256, as -log of the
+# batch mean of the positive-pair probabilities;
 # head Linear-ReLU-Linear with biases and no BatchNorm; views: random resized
 # crop (0.08-1), flip, colour jitter 0.8/0.2 (p 0.8), grayscale (p 0.2), no
 # blur, pixels scaled to [0, 1] without mean / std normalisation. The seed's
@@ -30,12 +31,17 @@ model = dict(
                   init_cfg=dict(type='Pretrained', checkpoint='work_dirs/pretrained/resnet50_simclr.pth')),
     neck=dict(_delete_=True, type='MoCoV2Neck', in_channels=2048, hid_channels=2048, out_channels=128,
               with_avg_pool=True),
-    head=dict(temperature=0.5))
+    # the authors' loss, -log(mean_i p_i) (SimCLR/utils.py:79-80); mmpretrain's mean of -log p_i:
+    # --cfg-options model.head.loss.type=CrossEntropyLoss
+    head=dict(temperature=0.5, loss=dict(type='ltcv.NegLogMeanProbLoss')))
+# LARS with the authors' trust ratio, over each pruned layer's dense weight (their weight_orig); mmpretrain's
+# LARS over the kept weights: --cfg-options optim_wrapper.optimizer.type=LARS (README: measured difference)
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
-                     optimizer=dict(type='LARS', lr=1e-4, momentum=0.9, weight_decay=1e-6, eta=1e-3))
+                     optimizer=dict(type='ltcv.DenseNormLARS', lr=1e-4, momentum=0.9, weight_decay=1e-6, eta=1e-3))
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 train_cfg = dict(max_epochs=10)  # one state
 custom_hooks = [dict(type='ltcv.IMPHook', rate=0.2, rounds=18, prune_first=True, rewind='pt',
-                     rewind_keys=['backbone.*'], restart_optimizer=False, source='simclr')]
+                     rewind_keys=['backbone.*'], restart_optimizer=False, source='simclr'),
+                dict(type='ltcv.DenseNormLARSHook')]
 auto_scale_lr = dict(base_batch_size=256, enable=True)
 default_hooks = dict(total_batch=dict(type='ltcv.TotalBatchHook'))  # the authors' total batch on any GPU count

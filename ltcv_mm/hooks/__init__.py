@@ -1,3 +1,4 @@
+from .dense_norm_lars_hook import DenseNormLARSHook
 from .imp_hook import IMPConfigError, IMPHook
 from .mask_apply_hook import MaskApplyHook
 from .retired import RewindHook
@@ -5,5 +6,5 @@ from .start_weights_hook import StartWeightsHook
 from .sync_bn_fallback_hook import SyncBNFallbackHook
 from .total_batch_hook import LaunchError, TotalBatchHook
 
-__all__ = ['IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'StartWeightsHook', 'SyncBNFallbackHook',
+__all__ = ['DenseNormLARSHook', 'IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'StartWeightsHook', 'SyncBNFallbackHook',
            'TotalBatchHook', 'LaunchError']

@@ -1,3 +1,4 @@
+from .neg_log_mean_prob_loss import NegLogMeanProbLoss
 from .sparse_backbone import SparseBackbone, stock_backbone_cfg, ticket_for_mode
 
-__all__ = ['SparseBackbone', 'stock_backbone_cfg', 'ticket_for_mode']
+__all__ = ['NegLogMeanProbLoss', 'SparseBackbone', 'stock_backbone_cfg', 'ticket_for_mode']

@@ -1,0 +1,3 @@
+from .dense_norm_lars import DenseNormLARS
+
+__all__ = ['DenseNormLARS']
