@@ -100,7 +100,7 @@ _SEGMENTATION_FULL = dict(
 _VOC_THRS = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 _DET_EVAL = f"VOCMetric(eval_mode='11points', iou_thrs={_VOC_THRS}, metric='mAP')"
 _DETECTION_FULL = dict(
-    _RUN, accumulate=2, channels='RGB',
+    _RUN, accumulate='2 batches, gradients summed', channels='RGB',
     train_pipeline=['RandomHorizontalFlip p0.5', 'RandomCrop p0.5', 'RandomAffine p0.5', 'LetterBox 416',
                     'Mixup p0.5 (utils/datasets.py, utils/data_augment.py)'],
     val_pipeline='LetterBox 416, no flip or multi-scale (eval/evaluator.py)',
@@ -200,7 +200,7 @@ DETECTION = dict(
     epochs=120, total_batch=8, optimizer='SGD', lr=1e-4, lr_end=1e-6, momentum=0.9, weight_decay=5e-4,
     # the scheduler is stepped with t = N/8 * epoch + i (train_transfer.py:208-212), not the cosine it names
     drop_last=False,  # Detection/train_transfer.py:68-74
-    schedule='saw-tooth warm-up over ~16 epochs, then ~1e-4', warmup_epochs=2, image_size=416, frozen_stages=-1,
+    schedule='cosine stepped at t = 0.125 N epoch + i', warmup_epochs=2, image_size=416, frozen_stages=-1,
     norm_eval=False,
     train_set='VOC2007 trainval + VOC2012 trainval', test_set='VOC2007 test', **_DETECTION_FULL)
 

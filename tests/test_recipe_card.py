@@ -37,6 +37,9 @@ def _schedule(cfg) -> tuple[str, int]:
             name = f'poly {s["power"]}'
         elif s['type'] == 'CosineAnnealingLR':
             name = 'cosine'
+        elif s['type'] == 'ltcv.SawtoothCosineLR':
+            assert s.get('convert_to_iter_based')
+            name, warmup = f'cosine stepped at t = {s.get("epoch_stride", 1):g} N epoch + i', s['warmup_epochs']
     return name, warmup
 
 
@@ -194,7 +197,7 @@ def _segmentation_fields(cfg) -> dict:
 
 def _detection_fields(cfg) -> dict:
     backbone = cfg.model.backbone
-    cosine = [s for s in cfg.param_scheduler if s['type'] == 'CosineAnnealingLR'][0]
+    cosine = [s for s in cfg.param_scheduler if 'eta_min' in s][0]
     sets = [d['ann_file'].split('/')[0] + ' ' + d['ann_file'].split('/')[-1][:-4]
             for d in cfg.train_dataloader.dataset.datasets]
     resize = [t for t in _pipeline(cfg.train_dataloader.dataset) if t['type'] == 'Resize'][0]
@@ -278,6 +281,14 @@ def _widths(model) -> dict:
     return out
 
 
+def _accumulation(wrapper) -> int | str:
+    counts = wrapper.get('accumulative_counts', 1)
+    if counts == 1:
+        return 1
+    summed = wrapper.get('type', '').split('.')[-1].startswith('SummedAccumulation')
+    return f'{counts} batches, gradients {"summed" if summed else "averaged"}'
+
+
 def _experiment_fields(cfg) -> dict:
     """Everything else that defines the experiment: the pipelines, channel order, losses, widths,
     accumulation, evaluators and sampler, spelled in full. (The launch, per-GPU batch x GPUs against
@@ -285,7 +296,7 @@ def _experiment_fields(cfg) -> dict:
     model = cfg.model
     out = dict(train_pipeline=_pipeline_of(cfg.train_dataloader), channels=_channels(cfg, cfg.train_dataloader),
                losses=_losses(model), widths=_widths(model),
-               accumulate=cfg.optim_wrapper.get('accumulative_counts', 1),
+               accumulate=_accumulation(cfg.optim_wrapper),
                sampler=_spell(cfg.train_dataloader.sampler))
     for split in ('val', 'test'):
         if cfg.get(f'{split}_dataloader'):
@@ -336,10 +347,6 @@ _WHOLE = 'mmseg restores predictions to the original image, which a centre crop 
 DEVIATIONS = {
     ('*deeplabv3plus*', 'val_pipeline'): (_SEG_VAL, _WHOLE),
     ('*deeplabv3plus*', 'test_pipeline'): (_SEG_VAL, _WHOLE),
-    ('*faster-rcnn*', 'schedule'): ('cosine', 'the cosine the authors configured, not the saw-tooth their stepping '
-                                             'makes of it (open in issue 25)'),
-    ('*faster-rcnn*', 'accumulate'): (1, 'mmengine averages accumulated gradients where the authors sum them '
-                                         '(open in issue 25)'),
     ('*faster-rcnn*', 'train_pipeline'): (
         ['LoadImageFromFile()', 'LoadAnnotations(with_bbox=True)', 'Resize(keep_ratio=True, scale=[416, 416])',
          'RandomFlip(prob=0.5)', 'PackDetInputs()'], _NO_YOLOV4 + '; crop, affine and mixup open in issue 25'),

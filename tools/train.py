@@ -11,6 +11,7 @@ from mmengine.runner import Runner
 
 from ltcv_mm.compat.cpu_distributed import leave_gloo_group
 from ltcv_mm.hooks.total_batch_hook import launch_world_size, split_total_batch
+from ltcv_mm.optim.summed_accumulation import AMP_OF
 from runner_cli import load_config, parser
 
 
@@ -23,8 +24,8 @@ def main():
     cfg = load_config(args)
     split_total_batch(cfg, launch_world_size(args.launcher), args.config,
                       given=(args.cfg_options or {}).get('train_dataloader.batch_size'))
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    if args.amp:  # a wrapper that sums accumulated gradients keeps summing under AMP
+        cfg.optim_wrapper.type = AMP_OF.get(cfg.optim_wrapper.get('type'), 'AmpOptimWrapper')
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None

@@ -1,5 +1,6 @@
 # The seed code's detection schedule (Detection/config/yolov4_config.py, train_transfer.py,
-# train_imp.py): VOC 07+12 trainval -> VOC07 test, 416 px, batch 8, 120 epochs, SGD momentum 0.9,
+# train_imp.py): VOC 07+12 trainval -> VOC07 test, 416 px, batch 8 (2 accumulated: 16 a step), 120
+# epochs, SGD momentum 0.9,
 # wd 5e-4, lr 1e-4 with 2 warm-up epochs then cosine to 1e-6 (per iteration), the whole backbone
 # trained (no frozen stage, BatchNorm in training mode). The seed's detector is a YOLOv4 fork with a
 # ResNet-50 backbone; mmdet has none, so this is Faster R-CNN R-50-FPN under that schedule: its
@@ -29,11 +30,14 @@ train_dataloader = dict(batch_size=8, dataset=dict(
         dict(**_voc, ann_file='VOC2012/ImageSets/Main/trainval.txt', data_prefix=dict(sub_data_root='VOC2012/'))]))
 val_dataloader = dict(dataset=dict(pipeline=_test_pipeline))
 test_dataloader = val_dataloader
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=5e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=True, begin=2, end=120, T_max=118,
-         convert_to_iter_based=True)]
+# --accumulate 2: a step every second batch on the SUM of their gradients (train_transfer.py:236-242)
+optim_wrapper = dict(type='ltcv.SummedAccumulationOptimWrapper', accumulative_counts=2,
+                     optimizer=dict(type='SGD', lr=1e-4, momentum=0.9, weight_decay=5e-4))
+# CosineDecayLR(T_max 120 N, lr 1e-4 to 1e-6, warm-up 2 N) stepped at t = N / 8 * epoch + i, as the loop
+# does (train_transfer.py:208-212): a saw-tooth warm-up over about 16 epochs, then about 1e-4 to the end;
+# epoch_stride=1 gives the schedule as configured
+param_scheduler = [dict(type='ltcv.SawtoothCosineLR', epochs=120, warmup_epochs=2, epoch_stride=1 / 8, eta_min=1e-6,
+                        by_epoch=True, convert_to_iter_based=True)]
 # 120 epochs: the 50-epoch setting is for MODEL_TYPE 'YOLOv4' only (train_transfer.py:63-67), the config
 # sets 'Resnet50-YOLOv4' (config/yolov4_config.py:20, 36)
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=120, val_interval=1)
