@@ -152,7 +152,8 @@ _DOWNSTREAM = dict(
     _IMP, prune_first=False, trained_prunings=18, state_epochs=182, restart_optimizer=True, optimizer='SGD',
     lr=0.1, weight_decay=2e-4, schedule='multistep [91, 136] x0.1', warmup_epochs=1, total_batch=256,
     drop_last=True,  # dataset.py:26-27, 52-53, 76, 99
-    test_at_best=True, zero_init_residual=False, stem='3x3 stride 1, no max-pool', **_SMALL_FULL)
+    test_at_best=True, zero_init_residual=False, stem='3x3 stride 1, no max-pool', depth=50,  # --arch resnet50
+    **_SMALL_FULL)
 _TYPES = {
     'lt': dict(rewind='lt', rewind_at=0, weights='random init'),
     'pt': dict(rewind='pt', rewind_at='round_best', weights='random init'),
@@ -227,6 +228,9 @@ CARD = {
     'imp_mocov2_r50_8xb32_in1k.py': MOCOV2,
     **{f'downstream/imp_r50_{ds}_{t}.py': dict(_DOWNSTREAM, **_DATA[ds], **_SMALL_PIPELINES[ds], **_TYPES[t])
        for ds in _DATA for t in _TYPES},
+    # main_imp_downstream.py --arch resnet152 (utils.py:42-43), the paper's ResNet-50 vs ResNet-152 tickets
+    'downstream/imp_r152_cifar100_pt_trans.py': dict(_DOWNSTREAM, **_DATA['cifar100'], **_SMALL_PIPELINES['cifar100'],
+                                                     **_TYPES['pt_trans'], depth=152),
     'downstream/imp_r50_visda_lt.py': dict(_VISDA, rewind='lt', rewind_at=0, weights='random init'),
     'downstream/imp_r50_visda_pt_trans.py': dict(_VISDA, rewind='pt_trans', rewind_at=0,
                                                  weights='backbone with its stem (init_cfg)'),

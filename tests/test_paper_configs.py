@@ -143,3 +143,17 @@ def test_seed_simclr_loss_and_lars_run_in_a_real_simclr(tmp_path):
     assert isinstance(opt, DenseNormLARS) and type(runner.model.head.loss_module).__name__ == 'NegLogMeanProbLoss'
     norms = [s[PRUNED_SQ_NORM].item() for s in opt.state.values() if PRUNED_SQ_NORM in s]
     assert len(norms) > 40 and all(n > 0 for n in norms)  # every pruned layer, from the first pruning on
+
+
+def test_resnet152_downstream_config_builds_the_authors_network():
+    """main_imp_downstream.py --arch resnet152: [3, 8, 36, 3] bottlenecks, a 3x3 stem, 100 classes."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(str(ROOT / 'configs/paper/downstream/imp_r152_cifar100_pt_trans.py'))
+    cfg.model.backbone.init_cfg = None
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    blocks = [len(getattr(model.backbone, f'layer{i}')) for i in range(1, 5)]
+    assert blocks == [3, 8, 36, 3] and model.backbone.conv1.weight.shape == (64, 3, 3, 3)
+    assert model.head.fc.out_features == 100

@@ -164,6 +164,7 @@ def _classification_fields(cfg, path: Path) -> dict:
     if backbone['type'] == 'ResNet_CIFAR':
         out['stem'] = '3x3 stride 1, no max-pool'
         out['stem_init'] = _stem_init(backbone)
+        out['depth'] = backbone.depth
     if cfg.model.type in ('SimCLR', 'MoCo'):
         out['temperature'] = cfg.model.head.temperature
         out['normalise'] = cfg.data_preprocessor.get('std') != [255.0, 255.0, 255.0]
