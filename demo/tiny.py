@@ -94,7 +94,7 @@ def scale_images(cfg: dict, size: int) -> dict:
             d['crop_size'] = (size, size)
         elif t == 'Pad' and d.get('size') is not None:
             d['size'] = (size, size)
-        elif t == 'ltcv.PadIfNeeded':
+        elif t in ('ltcv.PadIfNeeded', 'ltcv.LetterBox'):
             d['size'] = size
         elif t == 'SegDataPreProcessor' and d.get('size') is not None:
             d['size'] = (size, size)

@@ -101,8 +101,10 @@ _VOC_THRS = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
 _DET_EVAL = f"VOCMetric(eval_mode='11points', iou_thrs={_VOC_THRS}, metric='mAP')"
 _DETECTION_FULL = dict(
     _RUN, accumulate='2 batches, gradients summed', channels='RGB',
-    train_pipeline=['RandomHorizontalFlip p0.5', 'RandomCrop p0.5', 'RandomAffine p0.5', 'LetterBox 416',
-                    'Mixup p0.5 (utils/datasets.py, utils/data_augment.py)'],
+    train_pipeline=[_LOAD, 'LoadAnnotations(with_bbox=True)', 'RandomFlip(prob=0.5)', 'BoxSafeCrop(prob=0.5)',
+                    'BoxSafeTranslate(prob=0.5)', 'LetterBox(pad_val=128, size=416)',
+                    'Mixup of two images, lam ~ Beta(1.5, 1.5), p 0.5, each box\'s loss weighted by its share '
+                    '(utils/datasets.py:37-49)', 'PackDetInputs()'],
     val_pipeline='LetterBox 416, no flip or multi-scale (eval/evaluator.py)',
     test_pipeline='LetterBox 416, no flip or multi-scale (eval/evaluator.py)',
     losses='YOLOv4 losses (model/loss/yolo_loss.py)', widths='SPP + PANet neck, three YOLO heads (model/)',

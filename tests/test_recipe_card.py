@@ -201,8 +201,9 @@ def _detection_fields(cfg) -> dict:
     cosine = [s for s in cfg.param_scheduler if 'eta_min' in s][0]
     sets = [d['ann_file'].split('/')[0] + ' ' + d['ann_file'].split('/')[-1][:-4]
             for d in cfg.train_dataloader.dataset.datasets]
-    resize = [t for t in _pipeline(cfg.train_dataloader.dataset) if t['type'] == 'Resize'][0]
-    return dict(epochs=cfg.train_cfg.max_epochs, lr_end=cosine['eta_min'], image_size=max(resize['scale']),
+    resize = [t for t in _pipeline(cfg.train_dataloader.dataset) if t['type'] in ('Resize', 'ltcv.LetterBox')][0]
+    return dict(epochs=cfg.train_cfg.max_epochs, lr_end=cosine['eta_min'],
+                image_size=resize['size'] if 'size' in resize else max(resize['scale']),
                 frozen_stages=backbone.frozen_stages, norm_eval=backbone.norm_eval, train_set=' + '.join(sets),
                 test_set=cfg.val_dataloader.dataset.ann_file.split('/')[0] + ' test')
 
@@ -349,8 +350,10 @@ DEVIATIONS = {
     ('*deeplabv3plus*', 'val_pipeline'): (_SEG_VAL, _WHOLE),
     ('*deeplabv3plus*', 'test_pipeline'): (_SEG_VAL, _WHOLE),
     ('*faster-rcnn*', 'train_pipeline'): (
-        ['LoadImageFromFile()', 'LoadAnnotations(with_bbox=True)', 'Resize(keep_ratio=True, scale=[416, 416])',
-         'RandomFlip(prob=0.5)', 'PackDetInputs()'], _NO_YOLOV4 + '; crop, affine and mixup open in issue 25'),
+        ['LoadImageFromFile()', 'LoadAnnotations(with_bbox=True)', 'RandomFlip(prob=0.5)', 'BoxSafeCrop(prob=0.5)',
+         'BoxSafeTranslate(prob=0.5)', 'LetterBox(pad_val=128, size=416)', 'PackDetInputs()'],
+        'no mixup: it weights each box\'s loss by its image\'s share of the blend, and mmdet\'s detectors take '
+        'no per-box loss weights'),
     ('*faster-rcnn*', 'val_pipeline'): (_FRCNN_VAL, _NO_YOLOV4 + ' (aspect kept, no letterbox padding)'),
     ('*faster-rcnn*', 'test_pipeline'): (_FRCNN_VAL, _NO_YOLOV4 + ' (aspect kept, no letterbox padding)'),
     ('*faster-rcnn*', 'losses'): (

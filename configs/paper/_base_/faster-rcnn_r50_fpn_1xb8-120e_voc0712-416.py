@@ -9,11 +9,15 @@ _base_ = ['mmdet::pascal_voc/faster-rcnn_r50_fpn_1x_voc0712.py', './imp.py']
 
 pretrained = 'work_dirs/pretrained/resnet50_supervised.pth'
 model = dict(backbone=dict(frozen_stages=-1, norm_eval=False, init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+# the authors' augmentation (utils/datasets.py:110-115, utils/data_augment.py): flip, a crop and a shift
+# that keep every box whole (p 0.5 each), a 416 letterbox on grey; their mixup is not here (README)
 _train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(416, 416), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
+    dict(type='ltcv.BoxSafeCrop', prob=0.5),
+    dict(type='ltcv.BoxSafeTranslate', prob=0.5),
+    dict(type='ltcv.LetterBox', size=416, pad_val=128),
     dict(type='PackDetInputs'),
 ]
 _test_pipeline = [
