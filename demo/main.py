@@ -19,7 +19,7 @@ from ltcv_mm.core import atomic_write_bytes, load_ticket
 from . import digits, formats, runs
 from .probe import backbone_knn
 from .progress import Progress
-from .report import write_report
+from .report import number, write_report
 from .settings import ADDED_LATER, INSTABILITY_MODES, DemoSettings
 
 # rough seconds of each run at the default settings, for the estimate of the time left
@@ -300,10 +300,10 @@ class Demo:
                                          bn_batches=-(-s.train_scenes // s.batch_size),  # every batch
                                          metric=runs.METRIC['segmentation'], log=lambda line: None)
                 record.update(mode=mode, round=k if mode == 'ticket' else 0)
-                atomic_write_bytes(out, json.dumps(record, indent=1).encode())
+                atomic_write_bytes(out, json.dumps(record, indent=1, allow_nan=False).encode())
             record = json.loads(out.read_text())
             progress.finish(f'instability/{mode}', t, reused,
-                            f'barrier {record["barrier"]:.2f} {record["metric"]} ({record["verdict"]})')
+                            f'barrier {number(record["barrier"])} {record["metric"]} ({record["verdict"]})')
 
 
 def _one_thread_worker() -> None:

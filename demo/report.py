@@ -37,6 +37,11 @@ VERDICT_RULES = [
     '95 % band for normal noise; with a few seeds it is a coarse screen, not a significance test.']
 
 
+
+def number(value: float | None) -> str:
+    """A figure of the report; '-' where a path point or barrier is not a number (strict JSON's null)."""
+    return '-' if value is None else f'{value:.2f}'
+
 def _metric(result: dict, work: Path) -> float:
     name = result['metric']
     if name not in result['metrics']:
@@ -220,8 +225,9 @@ def _instability_section(demo, out: Path, figures: bool) -> list[str]:
     for mode, r in records.items():
         values = [p['metric'] for p in r['path']]
         sparsity = load_ticket(demo.ticket('supervised', r['round'])).sparsity if mode == 'ticket' else 0.0
-        lines.append(f'| supervised {mode} | {100 * sparsity:.1f} % | {values[0]:.2f}, {values[-1]:.2f} | '
-                     f'{min(values):.2f} | {r["barrier"]:.2f} | {r["verdict"]} |')
+        worst = None if None in values else min(values)
+        lines.append(f'| supervised {mode} | {100 * sparsity:.1f} % | {number(values[0])}, {number(values[-1])} | '
+                     f'{number(worst)} | {number(r["barrier"])} | {r["verdict"]} |')
     if figures:
         path_curve([p['alpha'] for p in first['path']],
                    {f'supervised {m}': [p['metric'] for p in r['path']] for m, r in records.items()},

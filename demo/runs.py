@@ -264,7 +264,9 @@ def read_result(work: Path) -> dict:
 def run(cfg: Config, work: Path, record: dict) -> dict:
     """Train (and validate) ``cfg`` in a stock Runner unless already done; returns the result record.
 
-    A work_dir holding a checkpoint but no result resumes from it.
+    A work_dir holding a checkpoint but no result resumes from it; one whose training had ended (killed
+    between its last checkpoint and its result) validates that checkpoint. The result of a run that
+    validates always holds its metrics.
     """
     if is_done(work):
         return read_result(work)
@@ -277,7 +279,13 @@ def run(cfg: Config, work: Path, record: dict) -> dict:
     # the stock COCO evaluation prints its tables: into the run's folder, not between progress lines
     with open(work / 'stdout.txt', 'a') as out, contextlib.redirect_stdout(out):
         runner.train()
-    record = dict(record, metrics=_last_val_metrics(runner), seconds=round(time.time() - t0, 2),
+        metrics = _last_val_metrics(runner)
+        validates = cfg.get('val_dataloader') is not None  # (self-supervised pre-training does not)
+        if validates and not metrics:  # resumed from its last checkpoint (killed before its result)
+            metrics = {k: float(v) for k, v in runner.val().items()}
+    if validates and not metrics:
+        raise RuntimeError(f'{work}: the run ended without a validation metric; no result is written')
+    record = dict(record, metrics=metrics, seconds=round(time.time() - t0, 2),
                   checkpoint=str(work / (work / 'last_checkpoint').read_text().strip().split('/')[-1]))
     atomic_write_bytes(work / RESULT, json.dumps(record, indent=1).encode())
     _free(runner)

@@ -191,3 +191,16 @@ def test_second_run_reuses_everything_and_refuses_other_settings(demo_run, tmp_p
     other = subprocess.run([*DEMO, '--work-dir', str(work), '--rounds', '2'], capture_output=True, text=True,
                            env=checkout_env())
     assert other.returncode != 0 and 'other settings' in other.stdout + other.stderr
+
+
+def test_a_run_killed_between_its_last_checkpoint_and_its_result_still_reports_its_metric(demo_run):
+    """The state a kill leaves in that window, made on purpose: the run's checkpoints complete, its
+    result.json (written atomically, last) absent. The next demo validates that checkpoint."""
+    work, _ = demo_run
+    run = work / 'transfer/segmentation/scratch/seed1'
+    before = json.loads((run / 'result.json').read_text())
+    (run / 'result.json').unlink()
+    _demo(work)
+    after = json.loads((run / 'result.json').read_text())
+    assert after['metrics']['mIoU'] == pytest.approx(before['metrics']['mIoU'])  # the same checkpoint, validated
+    assert after['checkpoint'] == before['checkpoint']

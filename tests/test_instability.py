@@ -29,6 +29,16 @@ def test_barrier_is_the_worst_point_against_the_mean_of_the_ends():
     assert barrier([1.0, 3.0, 1.0], higher_is_better=False) == pytest.approx(2.0)  # a loss
 
 
+def test_a_path_with_a_point_that_is_not_a_number_has_no_barrier_and_no_verdict():
+    """min and max skip NaN: [1, nan, 1] used to be a flat, stable path with barrier 0.0."""
+    from ltcv_mm.analysis.instability import verdict_of
+    for path in ([1.0, float('nan'), 1.0], [float('nan'), 1.0], [1.0, float('inf'), 0.5], [80.0, None, 80.0]):
+        assert barrier(path) is None, path
+    assert verdict_of(None, 2.0) == 'undefined: a point of the path is not a number'
+    assert verdict_of(0.5, 2.0) == 'stable' and verdict_of(2.0, 2.0) == 'unstable'
+    json.dumps({'barrier': barrier([1.0, float('nan'), 1.0])}, allow_nan=False)  # strict JSON: null
+
+
 def test_batchnorm_statistics_are_the_plain_average_over_the_batches():
     bn = nn.BatchNorm1d(2)
     bn.running_mean.fill_(5.0)

@@ -114,3 +114,57 @@ def test_trits_round_trip_on_known_values():
     assert unpack_trits(packed, 7).tolist() == states.tolist()
     with pytest.raises(ValueError, match='holds no five base-3 digits'):
         unpack_trits(np.array([250], dtype=np.uint8), 5)
+
+
+def _small_packed():
+    from ltcv_mm.core import Ticket
+    torch.manual_seed(0)
+    weight = torch.randn(4, 2, 1, 1)
+    mask = weight.abs() > 0.5
+    state = {'layer1.0.conv1.weight': weight * mask, 'layer1.0.bn1.weight': torch.randn(4),
+             'fc.bias': torch.arange(3, dtype=torch.float64)}
+    tensors, metadata = pack_state_dict(state, Ticket({'layer1.0.conv1.weight': mask}),
+                                        meta={'epoch': 3, 'source': 'simclr'})
+    return state, tensors, metadata
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and
+                                        torch.equal(a[k].view(-1).view(torch.uint8), b[k].view(-1).view(torch.uint8))
+                                        for k in a)
+
+
+def test_every_single_bit_flip_of_a_packed_checkpoint_is_refused_or_harmless():
+    """The header too: a flipped shape, dtype, epoch or source used to load with exit 0."""
+    from ltcv_mm.core.packed_checkpoint import to_bytes
+    state, tensors, metadata = _small_packed()
+    data = bytearray(to_bytes(tensors, metadata))
+    _, info = unpack_state_dict(*from_bytes(bytes(data)))
+    refused = harmless = 0
+    for bit in range(len(data) * 8):
+        data[bit // 8] ^= 1 << (bit % 8)
+        try:
+            got, got_info = unpack_state_dict(*from_bytes(bytes(data)))
+        except PackedCheckpointError:
+            refused += 1
+        else:
+            assert _same(got, state) and got_info == info, f'bit {bit} changed what loads'
+            harmless += 1
+        data[bit // 8] ^= 1 << (bit % 8)
+    assert refused > 0.9 * len(data) * 8, (refused, harmless)
+
+
+def test_a_version_1_packed_checkpoint_still_loads():
+    import hashlib
+    import json
+    from ltcv_mm.core.packed_checkpoint import HEADER_SHA_KEY, META_KEY, _digest
+    state, tensors, metadata = _small_packed()
+    info = json.loads(metadata[META_KEY])
+    info.update(version=1, sha256={k: _digest(t, 1) for k, t in tensors.items()})
+    got, _ = unpack_state_dict(tensors, {META_KEY: json.dumps(info)})
+    assert _same(got, state)
+    text = json.dumps(dict(info, version=2))
+    with pytest.raises(PackedCheckpointError, match='does not match its SHA-256'):  # v2 without its header hash
+        unpack_state_dict(tensors, {META_KEY: text})
+    with pytest.raises(PackedCheckpointError, match='does not match its SHA-256'):  # a v1 digest in a v2 file
+        unpack_state_dict(tensors, {META_KEY: text, HEADER_SHA_KEY: hashlib.sha256(text.encode()).hexdigest()})

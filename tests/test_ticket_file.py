@@ -182,3 +182,36 @@ def test_every_single_bit_flip_is_refused_or_harmless(tmp_path):
             if back != original or back.meta != original.meta:
                 silent.append((i, bit))
     assert not silent, f'{len(silent)} flips load as a different ticket, e.g. byte {silent[0]}'
+
+
+def _race(path, index, barrier, results):
+    t = Ticket({'layer1.0.conv1.weight': torch.tensor([i == index for i in range(4)]).view(1, 4, 1, 1)})
+    barrier.wait()
+    try:
+        save_ticket(t, path)
+        results.put((index, 'wrote'))
+    except FileExistsError as e:
+        results.put((index, str(e)))
+
+
+def test_concurrent_writers_without_overwrite_exactly_one_wins(tmp_path):
+    """Four processes save four different tickets to one name at the same moment: one writes, three
+    are told the file exists, and the file holds the winner's ticket (check-then-rename let all four
+    'write' and the last one survive)."""
+    import multiprocessing as mp
+    ctx = mp.get_context('fork')
+    for attempt in range(5):
+        path = tmp_path / f'race{attempt}.safetensors'
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_race, args=(path, i, barrier, results)) for i in range(4)]
+        for p in procs:
+            p.start()
+        outcome = dict(results.get(timeout=120) for _ in procs)
+        for p in procs:
+            p.join(timeout=120)
+        winners = [i for i, r in outcome.items() if r == 'wrote']
+        assert len(winners) == 1, outcome
+        assert all('refusing to overwrite' in r for i, r in outcome.items() if i != winners[0])
+        assert load_ticket(path).masks['layer1.0.conv1.weight'].flatten().tolist() == \
+            [i == winners[0] for i in range(4)]
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f'.race{attempt}')) == []

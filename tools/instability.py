@@ -66,15 +66,19 @@ def main(argv=None):
         print('note: the model carries no ticket (no --ticket, no SparseBackbone): this is the dense model\'s path')
     record = {'config': args.config, **record}
     if args.out:
-        atomic_write_bytes(Path(args.out), json.dumps(record, indent=1).encode())
+        atomic_write_bytes(Path(args.out), json.dumps(record, indent=1, allow_nan=False).encode())
         print(f'wrote {args.out}')
     if args.png:
         from ltcv_mm.analysis.plots import path_curve
         values = [p['metric'] for p in record['path']]
         path_curve([p['alpha'] for p in record['path']], values, record['metric'], Path(args.png),
-                   title=f'barrier {record["barrier"]:.2f} ({record["verdict"]}), seeds {args.seeds[0]} '
+                   title=f'barrier {_shown(record["barrier"])} ({record["verdict"]}), seeds {args.seeds[0]} '
                          f'and {args.seeds[1]}')
         print(f'wrote {args.png}')
+
+
+def _shown(value: float | None) -> str:
+    return 'undefined' if value is None else f'{value:.2f}'
 
 
 if __name__ == '__main__':

@@ -8,6 +8,8 @@ stock Runner and evaluates every point with the config's evaluator.
 """
 from __future__ import annotations
 
+import math
+
 from typing import Iterable, Mapping, Sequence
 
 import torch
@@ -60,11 +62,24 @@ def recompute_batchnorm(model: nn.Module, forward, batches: Iterable) -> int:
     return len(norms)
 
 
-def barrier(values: Sequence[float], higher_is_better: bool = True) -> float:
+UNDEFINED = 'undefined: a point of the path is not a number'
+
+
+def verdict_of(value: float | None, threshold: float) -> str:
+    """'stable' below ``threshold``, 'unstable' at or above it, UNDEFINED without a barrier."""
+    if value is None:
+        return UNDEFINED
+    return 'stable' if value < threshold else 'unstable'
+
+
+def barrier(values: Sequence[float | None], higher_is_better: bool = True) -> float | None:
     """The worst point of the path against the mean of its two ends, in the metric's units (>= 0):
-    ``mean(ends) - min(path)`` for a metric where higher is better (Frankle et al.'s error barrier)."""
+    ``mean(ends) - min(path)`` for a metric where higher is better (Frankle et al.'s error barrier).
+    None when a point is NaN, infinite or missing: min and max would skip a NaN and call the path flat."""
     if len(values) < 2:
         raise ValueError('a path needs at least its two ends')
+    if any(v is None or not math.isfinite(v) for v in values):
+        return None
     ends = (values[0] + values[-1]) / 2
     worst = min(values) if higher_is_better else max(values)
     return max(0.0, (ends - worst) if higher_is_better else (worst - ends))

@@ -6,11 +6,13 @@ the pieces (interpolation, BatchNorm statistics, barrier) are plain torch in
 """
 from __future__ import annotations
 
+import math
+
 import copy
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .instability import barrier, interpolate, recompute_batchnorm
+from .instability import barrier, interpolate, recompute_batchnorm, verdict_of
 
 
 def _train_copy(cfg, seed: int, work_dir: Path, start: Path, first: bool):
@@ -85,14 +87,16 @@ def linear_path(cfg, work_dir: Path, seeds: Sequence[int] = (0, 1), alphas: int 
         key = metric or next(iter(metrics))
         if key not in metrics:
             raise KeyError(f'metric {key!r} not among the validation metrics {sorted(metrics)}')
-        path.append({'alpha': alpha, 'metric': float(metrics[key]), 'pruned_nonzero': nonzero})
+        value = float(metrics[key])
+        # JSON has no NaN: a point that is not a number is null (and the barrier undefined)
+        path.append({'alpha': alpha, 'metric': value if math.isfinite(value) else None, 'pruned_nonzero': nonzero})
         log(f'alpha {alpha:.3f}: {key} = {float(metrics[key]):.4f}')
     values = [p['metric'] for p in path]
     b_value = barrier(values)
-    verdict = 'stable' if b_value < threshold else 'unstable'
-    log(f'barrier {b_value:.4f} ({key}; ends {values[0]:.4f} and {values[-1]:.4f}): {verdict} '
-        f'(threshold {threshold})')
+    verdict = verdict_of(b_value, threshold)
+    shown = 'none' if b_value is None else f'{b_value:.4f}'
+    log(f'barrier {shown} ({key}; ends {values[0]} and {values[-1]}): {verdict} (threshold {threshold})')
     atomic_torch_save({'a': state_a, 'b': state_b}, work_dir / 'ends.pth')
     return {'seeds': list(seeds), 'metric': key, 'path': path, 'barrier': b_value, 'threshold': threshold,
             'verdict': verdict, 'bn_batches': len(batches), 'ticket': bool(held),
-            'own': [float(m[key]) for m in own]}
+            'own': [float(m[key]) if math.isfinite(float(m[key])) else None for m in own]}

@@ -12,8 +12,12 @@ from typing import Any
 import torch
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = False) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    ``exclusive``: only create ``path``, never replace it; of concurrent writers exactly one wins and
+    the others get FileExistsError (the complete file is hard-linked into place, which fails where the
+    name exists, instead of renamed over it).
 
     A symbolic link is followed (its target is replaced, the link stays).
     Temporary files left by a writer that was killed (``.NAME.PID.*.tmp``,
@@ -40,7 +44,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -29,7 +29,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .names import infer_arch, mask_key, matches_any, select_prunable, split_canonical
+from .names import infer_arch, mask_key, matches_any, pattern_list, select_prunable, split_canonical
 from .ticket import Ticket
 
 ATTR = 'ltcv_masks'          # the root module's TicketMasks
@@ -297,7 +297,8 @@ def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | N
             (the zero-preserving optimizers of MaskApplyHook with masked
             gradients); loads are always masked.
     """
-    entries = _bind(module, ticket, None if prefixes is None else tuple(prefixes), strict, what, dense)
+    entries = _bind(module, ticket, pattern_list(prefixes, 'prefixes', allow_none=True), strict, what,
+                    pattern_list(dense, 'dense', allow_none=True))
     current: TicketMasks | None = module.__dict__.get(ATTR)
     if current is not None and [e[2] for e in entries] == current.names:
         current._set_masks(module, ticket)
@@ -329,7 +330,8 @@ def check_ticket_fits(module: nn.Module, ticket: Ticket, prefixes: Iterable[str]
                       dense: Iterable[str] | None = None, what: str = 'ticket') -> None:
     """Raise TicketBindingError unless ``attach_ticket`` would accept ``ticket`` for ``module``;
     attaches nothing."""
-    _bind(module, ticket, None if prefixes is None else tuple(prefixes), True, what, dense)
+    _bind(module, ticket, pattern_list(prefixes, 'prefixes', allow_none=True), True, what,
+          pattern_list(dense, 'dense', allow_none=True))
 
 
 def detach_ticket(module: nn.Module) -> None:

@@ -49,11 +49,32 @@ FINAL_LAYERS = ('*.rpn_cls.*', '*.rpn_reg.*', '*.fc_cls.*', '*.fc_reg.*', '*.ret
                 '*.conv_logits.*', '*.conv_seg.*')
 
 
+def pattern_list(value, option: str, allow_none: bool = False) -> tuple[str, ...] | None:
+    """A pattern-list option, checked the same way everywhere: a bare string is one pattern
+    (``'layer4*'`` means ``['layer4*']``, never its characters, whose ``'*'`` would match every name);
+    None is refused naming ``option`` unless ``allow_none`` (then it stays None); anything else must be
+    strings."""
+    if value is None:
+        if allow_none:
+            return None
+        raise ValueError(f'{option}: expected a list of name patterns, got None ([] for none)')
+    if isinstance(value, str):
+        return (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise ValueError(f'{option}: expected a list of name patterns, got {value!r}') from None
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad:
+        raise ValueError(f'{option}: every pattern must be a string, got {bad[0]!r} in {list(items)!r}')
+    return items
+
+
 def select_model_prunable(tensors: Mapping[str, torch.Tensor],
                           keep_dense: Iterable[str] = FINAL_LAYERS) -> dict[str, torch.Tensor]:
     """The prunable weights outside every ResNet (necks, heads), keyed by full name: conv and linear
     weights (``*.weight`` of 2 or more dimensions) that match no ``keep_dense`` pattern."""
-    keep_dense = tuple(keep_dense)
+    keep_dense = pattern_list(keep_dense, 'keep_dense')
     return {full: t for full, t in tensors.items()
             if split_canonical(full) is None and full.endswith('.weight') and t.dim() >= 2
             and not matches_any(full, keep_dense)}
@@ -83,7 +104,7 @@ def select_prunable(tensors: Mapping[str, torch.Tensor],
     qualify. ``prefix`` restricts the search to one copy of the backbone
     (e.g. ``'backbone.'``); by default the first copy found is used.
     """
-    include, exclude = tuple(include), tuple(exclude)
+    include, exclude = pattern_list(include, 'include'), pattern_list(exclude, 'exclude')
     chosen: dict[str, torch.Tensor] = {}
     chosen_prefix = prefix
     for full, tensor in tensors.items():

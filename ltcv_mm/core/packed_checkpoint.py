@@ -10,8 +10,11 @@ instead one of three states per weight (kept, ``+0.0``, ``-0.0``), five to a
 byte (3^5 = 243), 1.6 bits a weight, so that unpacking is bit-identical.
 The file is safetensors (no pickle) with one JSON metadata entry: format,
 version, the SHA-256 of the ticket's masks, the source's key order, the
-packed layers' shapes and dtypes, a SHA-256 of every stored tensor's bytes,
-and the source checkpoint's ``meta`` when it has one.
+packed layers' shapes and dtypes, a SHA-256 of every stored tensor (its dtype,
+shape and bytes), and the source checkpoint's ``meta`` when it has one; a
+second entry holds the SHA-256 of that JSON text, so that every byte which
+decides what is loaded is checked (version 2; version 1 files, whose digests
+cover the bytes only, still load).
 """
 from __future__ import annotations
 
@@ -27,8 +30,9 @@ from .ticket import Ticket
 from .ticket_file import pack_mask, unpack_mask
 
 FORMAT = 'ltcv_mm.packed_checkpoint'
-VERSION = 1
+VERSION = 2
 META_KEY = 'ltcv_packed'
+HEADER_SHA_KEY = 'ltcv_packed_sha256'  # the SHA-256 of META_KEY's JSON text (version 2)
 VALUES, MASK, TRITS = '::values', '::mask', '::trits'
 _TRIT_WEIGHTS = np.array([81, 27, 9, 3, 1], dtype=np.uint8)
 
@@ -47,9 +51,15 @@ def ticket_digest(ticket: Ticket) -> str:
     return h.hexdigest()
 
 
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes()).hexdigest() \
-        if t.numel() else hashlib.sha256(b'').hexdigest()
+def _digest(t: torch.Tensor, version: int = VERSION) -> str:
+    """SHA-256 of a stored tensor: from version 2 its dtype and shape too (the same bytes read as
+    another dtype or shape must not pass)."""
+    h = hashlib.sha256()
+    if version >= 2:
+        h.update(f'{t.dtype}:{tuple(t.shape)}:'.encode())
+    if t.numel():
+        h.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def pack_trits(states: np.ndarray) -> np.ndarray:
@@ -106,30 +116,39 @@ def pack_state_dict(state: Mapping[str, torch.Tensor], ticket: Ticket,
     info = {'format': FORMAT, 'version': VERSION, 'ticket_sha256': ticket_digest(ticket), 'keys': list(state),
             'packed': packed, 'sha256': {name: _digest(t) for name, t in tensors.items()},
             'meta': meta}
-    return tensors, {META_KEY: json.dumps(info, default=str)}
+    text = json.dumps(info, default=str)
+    return tensors, {META_KEY: text, HEADER_SHA_KEY: hashlib.sha256(text.encode()).hexdigest()}
 
 
 def unpack_state_dict(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None,
                       where: str = '<packed>') -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The state dict a packed checkpoint was made from, bit for bit, and its metadata; every stored
     tensor is checked against its SHA-256 first."""
+    metadata = metadata or {}
     try:
-        info = json.loads((metadata or {})[META_KEY])
-    except (KeyError, ValueError) as e:
+        text = metadata[META_KEY]
+        info = json.loads(text)
+    except (KeyError, ValueError, TypeError) as e:
         raise PackedCheckpointError(f'{where}: not a packed checkpoint (no readable {META_KEY!r} metadata: '
                                     f'{e})') from None
     if not isinstance(info, dict) or info.get('format') != FORMAT:
-        raise PackedCheckpointError(f'{where}: not a packed checkpoint (format {info.get("format")!r})')
-    if info.get('version') != VERSION:
-        raise PackedCheckpointError(f'{where}: packed checkpoint version {info.get("version")!r}, this '
-                                    f'ltcv_mm reads version {VERSION}')
+        raise PackedCheckpointError(f'{where}: not a packed checkpoint (format '
+                                    f'{info.get("format") if isinstance(info, dict) else None!r})')
+    version = info.get('version')
+    if version not in (1, VERSION):
+        raise PackedCheckpointError(f'{where}: packed checkpoint version {version!r}, this ltcv_mm reads '
+                                    f'versions 1 and {VERSION}')
+    if (version >= 2 or HEADER_SHA_KEY in metadata) and \
+            metadata.get(HEADER_SHA_KEY) != hashlib.sha256(text.encode()).hexdigest():
+        raise PackedCheckpointError(f'{where}: the metadata does not match its SHA-256 ({HEADER_SHA_KEY}): the '
+                                    f'file is corrupt or was altered')
     digests = info.get('sha256') or {}
     if set(digests) != set(tensors):
         extra, missing = sorted(set(tensors) - set(digests)), sorted(set(digests) - set(tensors))
         raise PackedCheckpointError(f'{where}: tensors do not match the metadata (unexpected {extra[:3]}, '
                                     f'missing {missing[:3]})')
     for name, t in tensors.items():
-        if _digest(t) != digests[name]:
+        if _digest(t, version) != digests[name]:
             raise PackedCheckpointError(f'{where}: tensor {name!r} does not match its SHA-256: the file is '
                                         f'corrupt or was altered')
     state = {}

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .names import matches_any
+from .names import matches_any, pattern_list
 
 # The paper's rewind types, recorded with the tickets. 'pt' and 'pt_trans'
 # rewind to the pre-trained weights the run starts from (pt_trans: the
@@ -48,8 +48,9 @@ class RewindPoint:
             raise ValueError(f'rewind_at must be a whole number >= 0, got {at!r}')
         if mode == 'rewind_lt' and at == 0:
             raise ValueError("rewind mode 'rewind_lt' needs rewind_at > 0 (epochs or iterations)")
-        if isinstance(keys, str) or not keys or not all(isinstance(k, str) for k in keys):
-            raise ValueError(f'rewind keys must be a non-empty list of patterns, got {keys!r}')
+        keys = pattern_list(keys, 'rewind_keys')
+        if not keys:
+            raise ValueError('rewind_keys: expected at least one pattern, got []')
         self.mode = mode
         self.at: int | str = at
         self.keys = tuple(keys)

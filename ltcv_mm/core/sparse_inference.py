@@ -99,6 +99,7 @@ class LayerChoice:
     dense_s: float      # best of the timed repeats, seconds
     sparse_s: float
     chosen: str         # 'sparse' or 'dense'
+    note: str = ''      # why a layer stays dense whatever the timing (a dtype the CSR kernels lack)
 
     @property
     def speedup(self) -> float:
@@ -135,38 +136,74 @@ def export_sparse(model: nn.Module, example: torch.Tensor | Callable[[], object]
 
     A ticket attached to the model (SparseBackbone, MaskApplyHook) is applied
     once and detached: the exported model is for inference, its weights
-    fixed. ``force='sparse'`` or ``'dense'`` skips the timing (tests).
+    fixed. ``force='sparse'`` or ``'dense'`` skips the timing (tests). A layer
+    whose dtype and device the CSR kernels lack (half or bfloat16 on the CPU)
+    stays dense, with a ``note``. An export that fails leaves the model as it
+    was (its ticket attached, its train mode): nothing is replaced until every
+    layer has been measured.
     """
     if force not in (None, 'sparse', 'dense'):
         raise ValueError(f"force must be None, 'sparse' or 'dense', got {force!r}")
+    was_training = model.training
     model.eval()
-    for m, masks in ticket_holders(model):
-        masks.apply(m)
+    holders = ticket_holders(model)
+    for m, masks in holders:
+        masks.apply(m)  # the weights as the ticket holds them (they already are, between steps)
+    try:
+        choices, replacements = _measure(model, example, min_sparsity, repeats, force)
+    except BaseException:
+        model.train(was_training)
+        raise
+    for m, _ in holders:
         detach_ticket(m)
+    for name, sparse in replacements.items():
+        parent_name, _, child = name.rpartition('.')
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, sparse)
+    return choices
+
+
+def _measure(model: nn.Module, example, min_sparsity: float, repeats: int,
+             force: str | None) -> tuple[list[LayerChoice], dict[str, CSRConv2d]]:
+    """Each candidate conv's choice, and the CSR layers that would replace the chosen ones."""
     convs = _candidates(model, min_sparsity)
     inputs: dict[str, torch.Tensor] = {}
     handles = [m.register_forward_pre_hook(lambda mod, args, name=name: inputs.setdefault(name, args[0].clone()))
                for name, m in convs.items()]
     try:
-        model(example) if isinstance(example, torch.Tensor) else example()
+        with torch.no_grad():
+            model(example) if isinstance(example, torch.Tensor) else example()
     finally:
         for h in handles:
             h.remove()
-    choices = []
+    choices, replacements = [], {}
     for name, conv in convs.items():
         if name not in inputs:  # not reached by the example's forward
             continue
         x = inputs[name]
         sparse = CSRConv2d(conv)
-        if force is None:
+        note = _unsupported(sparse, x)
+        if note:
+            dense_s = sparse_s = float('nan')
+            chosen = 'dense'
+        elif force is None:
             dense_s, sparse_s = _best_time(conv, x, repeats), _best_time(sparse, x, repeats)
             chosen = 'sparse' if sparse_s < dense_s else 'dense'
         else:
             dense_s = sparse_s = float('nan')
             chosen = force
         choices.append(LayerChoice(name, tuple(x.shape), tuple(conv.weight.shape), 1.0 - sparse.density,
-                                   dense_s, sparse_s, chosen))
+                                   dense_s, sparse_s, chosen, note))
         if chosen == 'sparse':
-            parent_name, _, child = name.rpartition('.')
-            setattr(model.get_submodule(parent_name) if parent_name else model, child, sparse)
-    return choices
+            replacements[name] = sparse
+    return choices, replacements
+
+
+def _unsupported(sparse: 'CSRConv2d', x: torch.Tensor) -> str:
+    """Why the CSR layer cannot run on ``x`` here ('' when it can): torch has no sparse CSR matmul
+    for half or bfloat16 on the CPU."""
+    try:
+        with torch.no_grad():
+            sparse(x[:1])
+    except (NotImplementedError, RuntimeError) as e:
+        return f'kept dense: no CSR kernel for {x.dtype} on {x.device.type} ({str(e).splitlines()[0][:80]})'
+    return ''

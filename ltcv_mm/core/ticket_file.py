@@ -81,17 +81,23 @@ def ticket_to_bytes(ticket: Ticket) -> bytes:
 
 
 def save_ticket(ticket: Ticket, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write ``ticket`` atomically. Refuses to replace a different file unless ``overwrite``."""
+    """Write ``ticket`` atomically. Refuses to replace a different file unless ``overwrite``: the file
+    is created exclusively, so of writers racing for one name exactly one wins (a file that already
+    holds this very ticket is left as it is)."""
     path = Path(path)
-    if path.exists() and not overwrite:
+    if overwrite:
+        atomic_write_bytes(path, ticket_to_bytes(ticket))
+        return path
+    try:
+        atomic_write_bytes(path, ticket_to_bytes(ticket), exclusive=True)
+    except FileExistsError:
         try:
             same = load_ticket(path) == ticket
         except (TicketFileError, OSError):
             same = False
         if not same:
             raise FileExistsError(f'{path} already exists and holds something else than this '
-                                  f'ticket; refusing to overwrite it (use --force / overwrite=True)')
-    atomic_write_bytes(path, ticket_to_bytes(ticket))
+                                  f'ticket; refusing to overwrite it (use --force / overwrite=True)') from None
     return path
 
 

@@ -6,5 +6,5 @@ from .start_weights_hook import StartWeightsHook
 from .sync_bn_fallback_hook import SyncBNFallbackHook
 from .total_batch_hook import LaunchError, TotalBatchHook
 
-__all__ = ['DenseNormLARSHook', 'IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'StartWeightsHook', 'SyncBNFallbackHook',
-           'TotalBatchHook', 'LaunchError']
+__all__ = ['DenseNormLARSHook', 'IMPHook', 'IMPConfigError', 'MaskApplyHook', 'RewindHook', 'StartWeightsHook',
+           'SyncBNFallbackHook', 'TotalBatchHook', 'LaunchError']

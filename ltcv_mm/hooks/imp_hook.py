@@ -11,7 +11,7 @@ from mmengine.dist import broadcast_object_list, get_rank, is_main_process
 from ..analysis.imp_summary import SUMMARY_JSON, finite, write_summary
 from ..core import Ticket, get_strategy, infer_arch, save_ticket, select_prunable, ticket_from_bytes, ticket_to_bytes
 from ..core.early_bird import MaskWindow
-from ..core.names import DEFAULT_EXCLUDE, FINAL_LAYERS, select_model_prunable
+from ..core.names import DEFAULT_EXCLUDE, FINAL_LAYERS, pattern_list, select_model_prunable
 from ..core.rewind import ROUND_BEST, ROUND_END, RewindPoint
 from ..core.strategies import check_rate, count_to_prune
 from ..registry import HOOKS
@@ -181,7 +181,7 @@ class IMPHook(MaskApplyHook):
         self.rewind_unit = rewind_unit
         if scope not in ('backbone', 'model'):
             raise IMPConfigError(f"IMPHook: scope must be 'backbone' or 'model', got {scope!r}")
-        self.scope, self.keep_dense = scope, tuple(keep_dense)
+        self.scope, self.keep_dense = scope, pattern_list(keep_dense, 'IMPHook keep_dense')
         if prune_first and rewind_at not in (0, 'round_end'):
             raise IMPConfigError(f'IMPHook: prune_first prunes before any training, so the rewind point can only '
                                  f'be the start (rewind_at=0), not {rewind_at!r}')
@@ -189,7 +189,8 @@ class IMPHook(MaskApplyHook):
         self.early_bird = _early_bird_options(early_bird)
         self._rewind_at_round_end = rewind_at == ROUND_END
         self.strategy = strategy
-        self.include, self.exclude = tuple(include), tuple(exclude)
+        self.include = pattern_list(include, 'IMPHook include')
+        self.exclude = pattern_list(exclude, 'IMPHook exclude')
         self.prefix = prefix
         self.metric = metric
         self.save_dir = save_dir

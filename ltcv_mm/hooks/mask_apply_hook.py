@@ -7,7 +7,7 @@ import torch
 from mmengine.hooks import Hook
 
 from ..core import (Ticket, TicketMasks, attach_ticket, check_ticket_fits, detach_ticket, load_ticket,
-                    ticket_from_bytes, ticket_to_bytes)
+                    pattern_list, ticket_from_bytes, ticket_to_bytes)
 from ..registry import HOOKS
 from .runner_access import model_copies, optimizers, unwrap
 
@@ -69,6 +69,8 @@ class MaskApplyHook(Hook):
         self.mask_after_step = mask_after_step
         self.ticket_path = ticket
         self.ticket: Ticket | None = load_ticket(ticket) if ticket else None
+        prefixes = pattern_list(prefixes, 'MaskApplyHook prefixes', allow_none=True)
+        dense = pattern_list(dense, 'MaskApplyHook dense', allow_none=True)
         self.prefixes = list(prefixes) if prefixes is not None else None
         self.dense = list(dense) if dense is not None else None
         self._attached = False
