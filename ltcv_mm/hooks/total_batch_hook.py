@@ -142,6 +142,8 @@ class TotalBatchHook(Hook):
         return getattr(runner.cfg, 'filename', None) or 'this config'
 
     def before_train(self, runner) -> None:
+        if not self.keep:
+            return
         where = self._where(runner)
         total = total_batch_of(runner.cfg, where)
         if total is None:  # keep=False, or the hook was built outside default_hooks
@@ -152,7 +154,7 @@ class TotalBatchHook(Hook):
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         # BatchNorm is judged in train mode, as the loop set it (frozen stages and norm_eval are not counted)
-        if self._checked_bn:
+        if self._checked_bn or not self.keep:
             return
         self._checked_bn = True
         total = total_batch_of(runner.cfg, self._where(runner))
