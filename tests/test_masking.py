@@ -306,3 +306,45 @@ def test_whole_model_ticket_binds_layers_outside_the_backbone_by_full_name():
     assert int(torch.count_nonzero(model['neck'][0].weight[~m])) == 0
     with pytest.raises(TicketBindingError, match="match no parameter of the model, first 'neck.0.weight'"):
         attach_ticket(nn.ModuleDict({'backbone': torchvision.models.resnet18()}), ticket)
+
+
+def test_a_mask_object_acts_on_the_module_it_is_given_a_deep_copy_included():
+    """TicketMasks resolves its layers in the root passed to it: used on a deep copy of its module, it
+    masks the copy, not the module whose layers it looked up first."""
+    from ltcv_mm.core import prune, select_prunable
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18()
+    ticket = prune(select_prunable(dict(model.named_parameters())), rounds=1, rate=0.5)
+    attach_ticket(model, ticket)
+    masks = attached_masks(model)
+    twin = copy.deepcopy(model)
+    masks.apply(model)  # looks the layers up in the original first
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(2.0)
+        for p in twin.parameters():
+            p.fill_(1.0)
+    masks.apply(twin)
+    for name, mask in ticket.masks.items():
+        assert torch.equal(twin.get_parameter(name), mask.float()), name  # pruned 0, kept 1
+        assert bool((model.get_parameter(name) == 2.0).all()), name  # the original untouched
+
+
+def test_gradients_stay_masked_after_a_move_that_makes_new_parameters(model_and_ticket):
+    """A move may give the module new Parameter objects (torch's overwrite_module_params_on_conversion,
+    as some device moves do): the new ones get their gradient hooks, and a real backward leaves every
+    pruned gradient exactly zero (the meta-device move test cannot look at gradient values)."""
+    model, ticket = model_and_ticket
+    masks = attach_ticket(model, ticket)
+    old = dict(model.named_parameters())
+    before = torch.__future__.get_overwrite_module_params_on_conversion()
+    torch.__future__.set_overwrite_module_params_on_conversion(True)
+    try:
+        model.to(torch.float64)
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(before)
+    assert all(p is not old[n] for n, p in model.named_parameters())
+    model(torch.randn(2, 3, 32, 32, dtype=torch.float64)).sum().backward()
+    for name, p, m in masks.pairs(model):
+        assert p.grad is not None and int((p.grad[m == 0] != 0).sum()) == 0, name
+        assert int((p.grad[m == 1] != 0).sum()) > 0, name  # a real gradient

@@ -110,6 +110,21 @@ def test_random_global_is_seeded_and_global(resnet50_state):
     assert a.overlap(mag) == pytest.approx(d * d / (2 * d - d * d), abs=0.005)
 
 
+def test_random_layerwise_prunes_each_layer_by_rate_among_the_kept_weights(resnet50_state):
+    """Per layer round(rate * kept) weights, drawn only among the weights the previous ticket keeps,
+    repeatable with its seed (a global draw would give other per-layer counts)."""
+    weights = select_prunable(resnet50_state)
+    start = prune(weights, rounds=1)  # magnitude: uneven per-layer densities to start from
+    a = prune(weights, start, rounds=1, strategy='random_layerwise', generator=torch.Generator().manual_seed(5))
+    b = prune(weights, start, rounds=1, strategy='random_layerwise', generator=torch.Generator().manual_seed(5))
+    c = prune(weights, start, rounds=1, strategy='random_layerwise', generator=torch.Generator().manual_seed(6))
+    assert a == b and a != c
+    for name, mask in a.masks.items():
+        kept = int(start.masks[name].sum())
+        assert int(mask.sum()) == kept - round(0.2 * kept), name
+        assert not bool((mask & ~start.masks[name]).any()), name  # nothing pruned before comes back
+
+
 def test_random_like_copies_per_layer_densities(resnet50_state):
     weights = select_prunable(resnet50_state)
     ticket = prune(weights, rounds=3, strategy='layerwise_magnitude')
