@@ -149,3 +149,18 @@ def test_seed_options_that_cannot_work_fail_before_training(data, tmp_path, imp,
         cfg['train_cfg'] = dict(by_epoch=True, max_epochs=1)
     with pytest.raises(IMPConfigError, match=message):
         _run(cfg)
+
+
+def test_round_end_rewind_point_is_taken_once_where_round_0_ended(data, tmp_path):
+    """rewind_at='round_end': every later round restarts from round 0's end (under its own mask), not
+    from the end of the round before it. Round 2's start is round 1's start under round 2's mask."""
+    runner = _run(_cfg(tmp_path, data, max_epochs=1, rounds=2, rewind='pt', rewind_at='round_end'))
+    probe = find_hook(runner, RoundProbe)
+    first, second = probe.starts[1]['state'], probe.starts[2]['state']  # rounds 1 and 2, rewound
+    mask = probe.starts[2]['ticket'].masks
+    start = probe.starts[0]['state']
+    assert any(not torch.equal(first[k], start[k]) for k in first)  # round 0 trained: its end is not the start
+    for key, value in first.items():
+        name = key[len('backbone.'):]
+        want = value * mask[name] if key.startswith('backbone.') and name in mask else value
+        assert torch.equal(second[key], want), key
