@@ -164,3 +164,32 @@ def test_round_end_rewind_point_is_taken_once_where_round_0_ended(data, tmp_path
         name = key[len('backbone.'):]
         want = value * mask[name] if key.startswith('backbone.') and name in mask else value
         assert torch.equal(second[key], want), key
+
+
+def test_an_ema_copy_restarts_from_the_rewound_weights_at_every_round(data, tmp_path):
+    """IMP with mmengine's EMAHook: at each round's start the averaged copy equals the rewound, masked
+    model (an average carried over would blend the previous round's weights into the next round)."""
+    from mmengine.hooks import EMAHook, Hook
+    from mmengine.registry import HOOKS
+
+    @HOOKS.register_module(force=True)
+    class EMAStartProbe(Hook):
+        priority = 'LOWEST'
+
+        def __init__(self):
+            self.starts = []
+
+        def before_train_epoch(self, runner):
+            ema = find_hook(runner, EMAHook).ema_model.module
+            self.starts.append(({k: v.detach().clone() for k, v in ema.named_parameters()},
+                                {k: v.detach().clone() for k, v in runner.model.named_parameters()}))
+
+    cfg = _cfg(tmp_path, data, max_epochs=1, rounds=2, rewind='pt')
+    cfg['custom_hooks'] += [dict(type='EMAHook', momentum=0.5), dict(type='EMAStartProbe')]
+    runner = _run(cfg)
+    starts = find_hook(runner, EMAStartProbe).starts
+    assert len(starts) == 3
+    for ema, model in starts[1:]:  # rounds 1 and 2, after their rewinds
+        assert all(torch.equal(ema[k], model[k]) for k in model)
+    ema_end = dict(find_hook(runner, EMAHook).ema_model.module.named_parameters())
+    assert any(not torch.equal(ema_end[k], starts[2][1][k]) for k in ema_end)  # it did average within rounds
