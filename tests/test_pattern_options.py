@@ -64,3 +64,19 @@ def test_a_resnet50_ticket_still_refuses_a_resnet101_with_one_dense_string(r50, 
                           backbone=dict(type='mmpretrain.ResNet', **dict(NARROW_R50, depth=101))))
     masks = attach_ticket(ResNet(**NARROW_R50), ticket, prefixes='')  # one prefix, not its characters
     assert len(masks.names) == len(ticket.masks)
+
+
+@pytest.mark.parametrize('option, value, message', [
+    ('test_at_best', 'no', 'test_at_best must be True or False'),
+    ('restart_optimizer', 'no', 'restart_optimizer must be True or False'),
+    ('prune_first', 1, 'prune_first must be True or False'),
+    ('metric', 3, 'metric must be a string'),
+    ('save_dir', 3, 'save_dir must be a string'),
+    ('seed', 2 ** 70, r'seed must be in \[0, 2\*\*63\)'),
+    ('rounds', '2', 'rounds must be a whole number'),
+])
+def test_imp_hook_refuses_an_option_of_the_wrong_kind_before_training(option, value, message):
+    """Options that used to be taken as something else ('no' as True) or to fail after round 0 trained."""
+    from ltcv_mm.hooks import IMPConfigError
+    with pytest.raises(IMPConfigError, match=f'IMPHook: {message}'):
+        IMPHook(**{'rounds': 1, option: value})

@@ -155,6 +155,15 @@ class IMPHook(MaskApplyHook):
                  test_at_best: bool = False, rewind_unit: str = 'loop', scope: str = 'backbone',
                  keep_dense: Sequence[str] = FINAL_LAYERS, early_bird: dict | None = None) -> None:
         _check_types(interval=interval, rounds=rounds, seed=seed, target_sparsity=target_sparsity, rate=rate)
+        for key, value in (('prune_first', prune_first), ('restart_optimizer', restart_optimizer),
+                           ('test_at_best', test_at_best)):
+            if not isinstance(value, bool):  # 'no' is true in Python: never read a string as a switch
+                raise IMPConfigError(f'IMPHook: {key} must be True or False, got {value!r}')
+        for key, value in (('metric', metric), ('save_dir', save_dir), ('source', source), ('prefix', prefix)):
+            if value is not None and not isinstance(value, str):  # found only after training otherwise
+                raise IMPConfigError(f'IMPHook: {key} must be a string, got {value!r}')
+        if not 0 <= seed < 2 ** 63:  # torch.Generator's range, checked before round 0 trains
+            raise IMPConfigError(f'IMPHook: seed must be in [0, 2**63), got {seed}')
         if interval is not None and interval < 1:
             raise IMPConfigError(f'IMPHook: interval must be >= 1, got {interval}')
         if interval is None and rounds is None and target_sparsity is None:
