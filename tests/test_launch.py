@@ -23,6 +23,7 @@ import ltcv_mm  # noqa: F401
 from helpers import ROOT, checkout_env, free_port, run_tool
 from ltcv_mm.hooks.total_batch_hook import (LaunchError, TotalBatchHook, batch_norm_layers, check_bn_batch,
                                             launch_world_size, split_total_batch)
+from ltcv_mm.models import stock_backbone_cfg
 from seed_recipe_card import CARD, TRAIN_IMAGES
 
 PAPER = ROOT / 'configs/paper'
@@ -69,8 +70,7 @@ def _bn_layers_in_train_mode(cfg: Config) -> tuple[list[str], torch.nn.Module]:
     backbone when it is a SparseBackbone), built from the config."""
     backbone = dict(cfg.model.backbone)
     if backbone['type'] == 'ltcv.SparseBackbone':
-        backbone = dict(backbone, type=backbone.pop('wraps'))
-        backbone.pop('ticket'), backbone.pop('mode', None)
+        backbone = stock_backbone_cfg(backbone)
     backbone.pop('init_cfg', None)
     from mmengine.registry import MODELS
     import mmdet.models  # noqa: F401  (registers the packages' backbones)

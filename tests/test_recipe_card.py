@@ -10,6 +10,7 @@ from mmengine.config import Config
 import ltcv_mm  # noqa: F401
 from helpers import ROOT
 from ltcv_mm.core.names import DEFAULT_EXCLUDE
+from demo.tiny import datasets
 from seed_recipe_card import CARD
 
 PAPER = ROOT / 'configs/paper'
@@ -48,10 +49,9 @@ def _gpus(path: Path) -> int:
     return int(found.group(1)) if found else 1  # the downstream configs run on one GPU, as the seed
 
 
-def _pipeline(dataset) -> list:
-    while dataset.get('dataset') is not None or dataset.get('datasets') is not None:
-        dataset = dataset.get('dataset') or dataset['datasets'][0]
-    return dataset['pipeline']
+def _pipeline(loader) -> list:
+    """A leaf dataset's pipeline (the leaves of a paper config share one; train_pipeline says if not)."""
+    return datasets(loader)[0]['pipeline']
 
 
 def _describe(t: dict) -> list[str]:
@@ -201,7 +201,7 @@ def _detection_fields(cfg) -> dict:
     cosine = [s for s in cfg.param_scheduler if 'eta_min' in s][0]
     sets = [d['ann_file'].split('/')[0] + ' ' + d['ann_file'].split('/')[-1][:-4]
             for d in cfg.train_dataloader.dataset.datasets]
-    resize = [t for t in _pipeline(cfg.train_dataloader.dataset) if t['type'] in ('Resize', 'ltcv.LetterBox')][0]
+    resize = [t for t in _pipeline(cfg.train_dataloader) if t['type'] in ('Resize', 'ltcv.LetterBox')][0]
     return dict(epochs=cfg.train_cfg.max_epochs, lr_end=cosine['eta_min'],
                 image_size=resize['size'] if 'size' in resize else max(resize['scale']),
                 frozen_stages=backbone.frozen_stages, norm_eval=backbone.norm_eval, train_set=' + '.join(sets),
@@ -228,18 +228,9 @@ def _spell(t: dict) -> str:
     return f'{str(t.get("type", "?")).split(".")[-1]}({body})'
 
 
-def _leaves(dataset) -> list:
-    """The datasets that hold pipelines, through wrappers (IndexRange, RepeatDataset) and concatenations."""
-    if dataset.get('datasets') is not None:
-        return [d for sub in dataset['datasets'] for d in _leaves(sub)]
-    if dataset.get('dataset') is not None:
-        return _leaves(dataset['dataset'])
-    return [dataset]
-
-
 def _pipeline_of(loader) -> list | str:
     """Every step of the loader's pipeline; one list when all its datasets share it."""
-    spelled = [[_spell(t) for t in d['pipeline']] for d in _leaves(loader['dataset'])]
+    spelled = [[_spell(t) for t in d['pipeline']] for d in datasets(loader)]
     if all(p == spelled[0] for p in spelled):
         return spelled[0]
     return spelled
@@ -249,7 +240,7 @@ def _channels(cfg, loader) -> str:
     """The channel order the network sees: mmcv's LoadImageFromFile decodes BGR, the array readers
     (CIFAR, MNIST) give RGB or gray; the data preprocessor's to_rgb / bgr_to_rgb swaps."""
     dp = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
-    leaf = _leaves(loader['dataset'])[0]
+    leaf = datasets(loader)[0]
     decoded = 'BGR' if any(t['type'].split('.')[-1] == 'LoadImageFromFile' for t in leaf['pipeline']) \
         else 'gray' if leaf['type'] in ('FashionMNIST', 'MNIST', 'ltcv.SmallNORB') else 'RGB'
     swap = dp.get('to_rgb', dp.get('bgr_to_rgb', False))
@@ -323,7 +314,7 @@ def card_of(path: Path) -> dict:
     out['total_batch'] = cfg.train_dataloader.batch_size * _gpus(path)
     out['drop_last'] = cfg.train_dataloader.get('drop_last', False)
     assert cfg.auto_scale_lr == dict(base_batch_size=out['total_batch'], enable=True)  # any GPU count
-    out['augment'] = [d for t in _pipeline(cfg.train_dataloader.dataset) for d in _describe(t)]
+    out['augment'] = [d for t in _pipeline(cfg.train_dataloader) for d in _describe(t)]
     out.update(_experiment_fields(cfg))
     if any(h['type'] == 'ltcv.IMPHook' for h in cfg.get('custom_hooks', [])):
         out.update(_imp_fields(cfg))

@@ -15,22 +15,30 @@ from mmcv.transforms import BaseTransform
 from ..registry import TRANSFORMS
 
 
-def _box_span(results: dict) -> np.ndarray | None:
-    """The smallest box holding every box: x1, y1, x2, y2 (None without boxes)."""
-    boxes = results['gt_bboxes'].numpy() if hasattr(results['gt_bboxes'], 'numpy') else results['gt_bboxes']
-    if len(boxes) == 0:
-        return None
-    return np.concatenate([boxes[:, :2].min(0), boxes[:, 2:].max(0)])
+class _BoxSafeStep(BaseTransform):
+    """A step taken with probability ``prob`` on an image with boxes, given the span of its boxes."""
 
+    def __init__(self, prob: float = 0.5) -> None:
+        if not 0 <= prob <= 1:
+            raise ValueError(f'{type(self).__name__}: prob must be in [0, 1], got {prob!r}')
+        self.prob = float(prob)
 
-def _check_prob(name: str, prob: float) -> float:
-    if not 0 <= prob <= 1:
-        raise ValueError(f'{name}: prob must be in [0, 1], got {prob!r}')
-    return float(prob)
+    def transform(self, results: dict) -> dict:
+        boxes = results['gt_bboxes'].numpy()
+        if len(boxes) == 0 or np.random.rand() >= self.prob:
+            return results
+        # the smallest box holding every box: x1, y1, x2, y2
+        return self.apply(results, np.concatenate([boxes[:, :2].min(0), boxes[:, 2:].max(0)]))
+
+    def apply(self, results: dict, span: np.ndarray) -> dict:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(prob={self.prob})'
 
 
 @TRANSFORMS.register_module()
-class BoxSafeCrop(BaseTransform):
+class BoxSafeCrop(_BoxSafeStep):
     """With probability ``prob``, cut a random margin off the left and top that no box reaches.
 
     data_augment.py ``RandomCrop``: the crop starts ``U(0, margin)`` short of the boxes' span on
@@ -38,13 +46,7 @@ class BoxSafeCrop(BaseTransform):
     where ``min`` was meant), so only the left and top are ever cut. Kept as they run.
     """
 
-    def __init__(self, prob: float = 0.5) -> None:
-        self.prob = _check_prob('BoxSafeCrop', prob)
-
-    def transform(self, results: dict) -> dict:
-        span = _box_span(results)
-        if span is None or np.random.rand() >= self.prob:
-            return results
+    def apply(self, results: dict, span: np.ndarray) -> dict:
         x0 = max(0, int(span[0] - np.random.uniform(0, span[0])))
         y0 = max(0, int(span[1] - np.random.uniform(0, span[1])))
         results['img'] = results['img'][y0:, x0:]
@@ -52,12 +54,9 @@ class BoxSafeCrop(BaseTransform):
         results['img_shape'] = results['img'].shape[:2]
         return results
 
-    def __repr__(self) -> str:
-        return f'{type(self).__name__}(prob={self.prob})'
-
 
 @TRANSFORMS.register_module()
-class BoxSafeTranslate(BaseTransform):
+class BoxSafeTranslate(_BoxSafeStep):
     """With probability ``prob``, shift the image by a random offset that keeps every box inside.
 
     data_augment.py ``RandomAffine``: a translation only, ``tx ~ U(-(left - 1), right - 1)`` and
@@ -65,13 +64,7 @@ class BoxSafeTranslate(BaseTransform):
     leaves (cv2.warpAffine's default border).
     """
 
-    def __init__(self, prob: float = 0.5) -> None:
-        self.prob = _check_prob('BoxSafeTranslate', prob)
-
-    def transform(self, results: dict) -> dict:
-        span = _box_span(results)
-        if span is None or np.random.rand() >= self.prob:
-            return results
+    def apply(self, results: dict, span: np.ndarray) -> dict:
         h, w = results['img'].shape[:2]
         tx = np.random.uniform(-(span[0] - 1), w - span[2] - 1)
         ty = np.random.uniform(-(span[1] - 1), h - span[3] - 1)
@@ -83,9 +76,6 @@ class BoxSafeTranslate(BaseTransform):
         results['img'] = np.clip(np.rint(moved), 0, 255).astype(img.dtype) if img.dtype == np.uint8 else moved
         results['gt_bboxes'].translate_([tx, ty])
         return results
-
-    def __repr__(self) -> str:
-        return f'{type(self).__name__}(prob={self.prob})'
 
 
 @TRANSFORMS.register_module()

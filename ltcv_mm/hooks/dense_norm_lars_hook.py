@@ -5,7 +5,6 @@ import torch
 from mmengine.hooks import Hook
 
 from ..core import ticket_holders
-from ..core.masking import BUFFER_SUFFIX
 from ..optim.dense_norm_lars import PRUNED_SQ_NORM, DenseNormLARS
 from ..registry import HOOKS
 from .imp_hook import IMPHook
@@ -44,16 +43,14 @@ class DenseNormLARSHook(Hook):
             raise ValueError('DenseNormLARSHook: the trust ratio over dense weights needs the pruned entries\' '
                              'values, which come from an IMPHook rewind point; this run has none')
         model = unwrap(runner.model)
-        params = dict(model.named_parameters())
         for holder, masks in ticket_holders(model):  # the model itself: EMA copies have no optimizer
             if holder is not model:
                 continue
-            for path, pname, full in masks.entries:
-                kept = getattr(holder.get_submodule(path), pname + BUFFER_SUFFIX).bool()
+            for full, param, mask in masks.pairs(model):
                 ref = snapshot.get(full)
                 if ref is None:
                     raise ValueError(f'DenseNormLARSHook: {full} is pruned but not in the rewind point '
                                      f'(rewind_keys); its pruned entries\' values are unknown')
-                value = torch.tensor(float((ref.to(kept.device).float()[~kept] ** 2).sum()))
+                value = torch.tensor(float((ref.to(mask.device).float()[mask == 0] ** 2).sum()))
                 for opt in lars:
-                    getattr(opt, 'optim', opt).state[params[full]][PRUNED_SQ_NORM] = value
+                    getattr(opt, 'optim', opt).state[param][PRUNED_SQ_NORM] = value

@@ -157,8 +157,9 @@ class TotalBatchHook(Hook):
         if self._checked_bn or not self.keep:
             return
         self._checked_bn = True
-        total = total_batch_of(runner.cfg, self._where(runner))
+        where = self._where(runner)
+        total = total_batch_of(runner.cfg, where)
         if total is None:
             return
         check_bn_batch(runner.cfg.train_dataloader['batch_size'], total, batch_norm_layers(unwrap(runner.model)),
-                       self.min_bn_batch, self._where(runner))
+                       self.min_bn_batch, where)
