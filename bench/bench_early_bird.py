@@ -36,24 +36,28 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ltcv_mm.core import load_ticket  # noqa: E402
+from ltcv_mm.core.imp_record import RunRecord  # noqa: E402
 
 EARLY = dict(window=5, eps=0.1)
 DEMO_EVERY = 3        # iterations between two masks in the demo's rounds
 SEEDS = (0, 1, 2)
 
 
-def _summary(tickets: Path) -> dict:
-    return json.loads((tickets / 'imp_summary.json').read_text())
+def _summary(work: Path) -> dict:
+    """The run's summary (settings and records), read through its record."""
+    run = RunRecord.of_work_dir(work).read()
+    return {**run.settings, 'records': run.records}
 
 
-def _rounds_table(name: str, full: dict, early: dict, full_dir: Path, early_dir: Path, unit: str) -> None:
+def _rounds_table(name: str, full: dict, early: dict, full_work: Path, early_work: Path, unit: str) -> None:
     print(f'{name}: round, sparsity, {unit} trained (full / early), IoU early vs full ticket, '
           f'validation {full["records"][0]["metric_name"]} (full / early)')
     for f, e in zip(full['records'], early['records']):
         iou = ''
         if f['ticket']:
-            name = Path(f['ticket']).name
-            iou = f'{load_ticket(early_dir / name).overlap(load_ticket(full_dir / name)):.4f}'
+            k = f['round']
+            early_ticket = load_ticket(RunRecord.of_work_dir(early_work).ticket_path(k))
+            iou = f'{early_ticket.overlap(load_ticket(RunRecord.of_work_dir(full_work).ticket_path(k))):.4f}'
         print(f'  {f["round"]}  {f["sparsity"]:7.2%}  {full["interval"]} / {e["early_bird"]["length"]}'
               f'{" (early)" if e["early_bird"]["ended_early"] else ""}  IoU {iou or "-":6s}  '
               f'{f["metric"]:.2f} / {e["metric"]:.2f}')
@@ -80,12 +84,12 @@ def bench_demo(root: Path) -> dict:
     demo._check_settings()
     demo.stage_data()
     demo.stage_pretrain(Progress(demo.plan()))
-    pretrain = runs.read_result(demo.work / 'pretrain' / 'supervised')
-    per_epoch = -(-len(list((demo.data / 'cls/train').rglob('*.png'))) // s.pretrain_batch)
+    pretrain = runs.read_result(demo.layout.pretrain_work('supervised'))
+    per_epoch = -(-len(list((demo.layout.data / 'cls/train').rglob('*.png'))) // s.pretrain_batch)
     out = {}
     for name in ('full', 'early'):
         work = root / 'imp' / name
-        cfg = runs.imp_config(s, 'supervised', demo.data, work, demo.pretrained('supervised'),
+        cfg = runs.imp_config(s, 'supervised', demo.layout.data, work, demo.layout.pretrained('supervised'),
                               Path(pretrain['checkpoint']))
         cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=per_epoch * s.round_epochs,
                              val_interval=per_epoch * s.round_epochs)
@@ -96,10 +100,10 @@ def bench_demo(root: Path) -> dict:
         if name == 'early':
             imp['early_bird'] = dict(interval=DEMO_EVERY, **EARLY)
         result = runs.run(cfg, work, dict(stage='imp', pretraining='supervised', variant=name))
-        out[name] = dict(seconds=result['seconds'], summary=_summary(work / 'tickets'))
+        out[name] = dict(seconds=result['seconds'], summary=_summary(work))
     _rounds_table(f'demo supervised IMP (rounds of {per_epoch} iterations, a mask every {DEMO_EVERY})',
-                  out['full']['summary'], out['early']['summary'], root / 'imp/full/tickets',
-                  root / 'imp/early/tickets', 'iterations')
+                  out['full']['summary'], out['early']['summary'], root / 'imp/full',
+                  root / 'imp/early', 'iterations')
     trained = _trained(out)
     print(f'  iterations in all: full {trained["full"]}, early {trained["early"]} '
           f'({1 - trained["early"] / trained["full"]:.1%} fewer); wall time: full {out["full"]["seconds"]:.1f} s, '
@@ -109,12 +113,12 @@ def bench_demo(root: Path) -> dict:
         metric = runs.METRIC[task]
         values = {}
         for name in ('full', 'early'):
-            ticket = root / 'imp' / name / 'tickets' / f'ticket_round{last:02d}.safetensors'
+            ticket = RunRecord.of_work_dir(root / 'imp' / name).ticket_path(last)
             values[name] = []
             for seed in SEEDS:
                 work = root / 'transfer' / task / name / f'seed{seed}'
-                cfg = runs.transfer_config(s, task, 'supervised', demo.data, work, demo.pretrained('supervised'),
-                                           ticket, 'ticket', seed)
+                cfg = runs.transfer_config(s, task, 'supervised', demo.layout.data, work,
+                                           demo.layout.pretrained('supervised'), ticket, 'ticket', seed)
                 result = runs.run(cfg, work, dict(stage='transfer', task=task, variant=name, seed=seed))
                 values[name].append(result['metrics'][metric] * (100 if task == 'detection' else 1))
         diff = [e - f for e, f in zip(values['early'], values['full'])]
@@ -153,17 +157,17 @@ def bench_config(root: Path) -> dict:
     out = {}
     for name in ('full', 'early'):
         work = root / 'config' / name
-        if not (work / 'tickets/imp_summary.json').is_file() or len(_summary(work / 'tickets')['records']) < 3:
+        if not RunRecord.of_work_dir(work).summary_path.is_file() or len(_summary(work)['records']) < 3:
             t0 = time.time()
             subprocess.run([sys.executable, str(ROOT / 'tools/train.py'),
                             str(ROOT / 'configs/paper/downstream/imp_r50_fmnist_lt.py'), '--work-dir', str(work),
                             '--cfg-options', *common, *(early if name == 'early' else [])],
                            check=True, cwd=ROOT, capture_output=True)
             (work / 'seconds.txt').write_text(f'{time.time() - t0:.1f}')
-        out[name] = dict(seconds=float((work / 'seconds.txt').read_text()), summary=_summary(work / 'tickets'))
+        out[name] = dict(seconds=float((work / 'seconds.txt').read_text()), summary=_summary(work))
     _rounds_table('configs/paper/downstream/imp_r50_fmnist_lt.py shrunk (rounds of 12 epochs, a mask every epoch)',
-                  out['full']['summary'], out['early']['summary'], root / 'config/full/tickets',
-                  root / 'config/early/tickets', 'epochs')
+                  out['full']['summary'], out['early']['summary'], root / 'config/full',
+                  root / 'config/early', 'epochs')
     trained = _trained(out)
     test = {k: v['summary']['records'][-1]['best']['test']['accuracy/top1'] for k, v in out.items()}
     print(f'  epochs in all: full {trained["full"]}, early {trained["early"]} '

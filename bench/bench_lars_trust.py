@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ltcv_mm  # noqa: E402,F401
-from ltcv_mm.core import attach_ticket, prune, select_prunable  # noqa: E402
 from demo import digits  # noqa: E402
+from ltcv_mm.core import attach_ticket, prune, select_prunable  # noqa: E402
 
 ETA, WD = 1e-3, 1e-6
 

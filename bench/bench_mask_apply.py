@@ -34,7 +34,8 @@ def make_inputs(tmp: Path, size: int) -> Path:
     for c in range(4):
         (tmp / 'data' / f'c{c}').mkdir(parents=True, exist_ok=True)
         for i in range(16):
-            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(tmp / 'data' / f'c{c}' / f'{i}.png')
+            image = Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+            image.save(tmp / 'data' / f'c{c}' / f'{i}.png')
     torch.manual_seed(0)
     weights = select_prunable(dict(torchvision.models.resnet50().named_parameters()))
     save_ticket(prune(weights, rounds=7), tmp / 'ticket.safetensors', overwrite=True)  # 79 % sparse

@@ -28,8 +28,8 @@ def make_inputs(tmp: Path, size: int) -> None:
     import torch
     import torchvision
 
-    from ltcv_mm.core import prune, save_ticket, select_prunable
     from demo import digits, formats
+    from ltcv_mm.core import prune, save_ticket, select_prunable
     glyphs, labels = digits.load_digits()
     rng = np.random.default_rng(0)
     scenes = [digits.make_scene(glyphs, labels, rng, size=size, digit_size=(size // 4, size // 2)) for _ in range(8)]
@@ -46,8 +46,8 @@ def worker(tmp: Path, kind: str, args) -> dict:
     from mmengine.runner import Runner
 
     import ltcv_mm.core.masking as masking
-    from ltcv_mm.models import stock_backbone_cfg
     from demo.tiny import for_cpu, scale_images, set_num_classes, use_local_data
+    from ltcv_mm.models import stock_backbone_cfg
     torch.set_num_threads(int(os.environ.get('BENCH_THREADS', '2')))
     spent = []
     time_masking(masking, spent)

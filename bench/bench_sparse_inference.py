@@ -76,13 +76,16 @@ def measure(make, forward, sparsity: float, repeats: int, layers: bool, label: s
     amdahl = f'x{1 / (1 - share):.2f}' if share < 1 else 'unbounded (layers timed alone sum past the forward)'
     print(f'{label} {100 * ticket.sparsity:5.1f} %: dense min {1e3 * min(td):8.1f} ms median '
           f'{1e3 * statistics.median(td):8.1f} | exported min {1e3 * min(ts):8.1f} ms median '
-          f'{1e3 * statistics.median(ts):8.1f} | x{min(td) / min(ts):.3f} (min), x{statistics.median(td) / statistics.median(ts):.3f} (median) | '
+          f'{1e3 * statistics.median(ts):8.1f} | x{min(td) / min(ts):.3f} (min), '
+          f'x{statistics.median(td) / statistics.median(ts):.3f} (median) | '
           f'{n_sparse}/{len(choices)} layers sparse | ceilings: Amdahl {amdahl}, '
-          f'measured layers x{total / max(total - saved, 1e-9):.3f} | max |diff| {diff:.2e} | calibration {calibrate:.1f} s',
+          f'measured layers x{total / max(total - saved, 1e-9):.3f} | max |diff| {diff:.2e} | '
+          f'calibration {calibrate:.1f} s',
           flush=True)
     if layers:
         for c in choices:
-            print(f'    {c.name:28s} in {str(c.input_shape):20s} {100 * c.sparsity:5.1f} % dense {1e3 * c.dense_s:7.2f} ms '
+            print(f'    {c.name:28s} in {str(c.input_shape):20s} {100 * c.sparsity:5.1f} % '
+                  f'dense {1e3 * c.dense_s:7.2f} ms '
                   f'sparse {1e3 * c.sparse_s:7.2f} ms x{c.speedup:5.2f} -> {c.chosen}')
 
 
@@ -95,11 +98,11 @@ def _flat(out):
 
 
 def _detector(size: int):
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope, init_default_scope
-    from mmengine.registry import MODELS
-    import ltcv_mm  # noqa: F401
     import mmdet
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope, init_default_scope
+
+    import ltcv_mm  # noqa: F401
     cfg = Config.fromfile(str(Path(mmdet.__file__).parent / '.mim/configs/faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'))
     cfg.model.backbone.init_cfg = None
     init_default_scope('mmdet')
@@ -132,7 +135,8 @@ def main(argv=None):
     for batch in args.batches:
         x = torch.randn(batch, 3, args.size, args.size)
         for s in args.sparsities:
-            measure(_backbone, lambda m: m(x), s, args.repeats, args.layers, f'ResNet-50 backbone b{batch} {args.size}px')
+            measure(_backbone, lambda m: m(x), s, args.repeats, args.layers,
+                    f'ResNet-50 backbone b{batch} {args.size}px')
     if args.detector:
         make, forward, features = _detector(args.det_size)
         for s in args.sparsities:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ltcv_mm.core import atomic_write_bytes, load_ticket
+
 from . import digits, formats, runs
+from .layout import DemoLayout, TransferJob, transfer_jobs
 from .probe import backbone_knn
 from .progress import Progress
 from .report import number, write_report
@@ -27,50 +28,28 @@ COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 12.5, 'segmentation': 6.5, 'p
 
 
 class Demo:
+    """The demo as its sequence of stages: data, dense pre-training, k-NN probe, IMP, ticket probe,
+    transfer, instability, report. Each stage reuses what a previous run in the same folder finished
+    (``layout`` says where everything is), so an interrupted demo continues where it stopped.
+
+    Args:
+        work: the demo's work folder.
+        s: its settings (a folder holds the runs of one set of settings).
+        data: the generated data sets (default ``work/data``, written by the data stage).
+        workers: fine-tunings at once (processes of one thread each).
+    """
+
     def __init__(self, work: Path, s: DemoSettings, data: Path | None = None, workers: int = 1) -> None:
-        self.work = Path(work)
+        self.layout = DemoLayout.of(work, data)
         self.s = s
-        self.data = Path(data) if data else self.work / 'data'
-        self.own_data = data is None
-        self.workers = workers  # fine-tunings at once (processes of one thread each)
+        self.workers = workers
         self.timings: dict[str, float] = {}
-
-    # -- layout -------------------------------------------------------------
-    def pretrained(self, p: str) -> Path:
-        return self.work / 'pretrained' / f'resnet50_{p}.pth'
-
-    def ticket(self, p: str, k: int) -> Path:
-        return self.work / 'imp' / p / 'tickets' / f'ticket_round{k:02d}.safetensors'
-
-    def transfer_dir(self, task: str, p: str | None, mode: str, k: int, seed: int) -> Path:
-        """transfer/TASK/scratch/seedS, transfer/TASK/P/dense/seedS, transfer/TASK/P/MODE_roundKK/seedS."""
-        cell = 'scratch' if mode == 'scratch' else f'{p}/dense' if mode == 'dense' else f'{p}/{mode}_round{k:02d}'
-        return self.work / 'transfer' / task / cell / f'seed{seed}'
-
-    def transfer_jobs(self) -> list[tuple[str, str | None, str, int, int]]:
-        """(task, pre-training, mode, round, seed) of every fine-tuning, in the order they run: per
-        task the scratch floor, then per pre-training the dense backbone, the ticket and its random
-        mask at every transferred round, and the reverse ticket at the lowest one; every seed."""
-        s = self.s
-        jobs = []
-        for task in s.tasks:
-            cells = [(None, 'scratch', 0)]
-            for p in s.pretrainings:
-                cells.append((p, 'dense', 0))
-                cells += [(p, m, k) for k in s.transferred_rounds() for m in ('ticket', 'random')]
-                cells.append((p, 'reverse', min(s.transferred_rounds())))
-            jobs += [(task, p, m, k, seed) for p, m, k in cells for seed in s.seed_list()]
-        return jobs
-
-    @staticmethod
-    def job_key(task: str, p: str | None, mode: str, k: int, seed: int) -> str:
-        return f'{task}/{p or "-"}/{mode}{k or ""}/seed{seed}'
 
     def plan(self) -> list[tuple[str, float]]:
         s = self.s
         plan = [(f'pretrain/{p}', COST['pretrain']) for p in s.pretrainings]
         plan += [(f'imp/{p}', COST['imp'] * (s.imp_rounds + 1)) for p in s.pretrainings]  # rounds + dense
-        plan += [(self.job_key(*job), COST[job[0]]) for job in self.transfer_jobs()]
+        plan += [(job.key, COST[job.task]) for job in transfer_jobs(s)]
         if s.instability_alphas:
             plan += [(f'instability/{m}', 2 * COST['segmentation'] + s.instability_alphas * COST['path_point'])
                      for m in INSTABILITY_MODES]
@@ -91,39 +70,39 @@ class Demo:
             stage(progress)
             self.timings[name] = time.time() - t
         t = time.time()
-        report = write_report(self, figures=True)
+        report = write_report(self.layout, self.s, figures=True)
         self.timings['report'] = time.time() - t
         self.timings['total'] = sum(self.timings.values())
-        atomic_write_bytes(self.work / 'timings.json', json.dumps(self.timings, indent=1).encode())
+        atomic_write_bytes(self.layout.timings, json.dumps(self.timings, indent=1).encode())
         print('wall time per stage: ' + ', '.join(f'{k} {v:.1f} s' for k, v in self.timings.items()))
         print(f'report: {report}')
         return report
 
     def _check_settings(self) -> None:
-        self.work.mkdir(parents=True, exist_ok=True)
-        path = self.work / 'settings.json'
+        self.layout.work.mkdir(parents=True, exist_ok=True)
+        path = self.layout.settings
         mine = json.dumps(self.s.as_dict(), indent=1, sort_keys=True)
         # a setting added after that run was made holds there the value that reproduces its runs
         saved = {**ADDED_LATER, **json.loads(path.read_text())} if path.is_file() else None
         if saved is not None and saved != json.loads(mine):
-            raise SystemExit(f'{self.work} holds a demo run with other settings ({path}); '
+            raise SystemExit(f'{self.layout.work} holds a demo run with other settings ({path}); '
                              'pass --fresh to redo it, or another --work-dir')
         atomic_write_bytes(path, mine.encode())
 
     def stage_data(self) -> None:
-        s = self.s
-        if not self.own_data:
+        s, data = self.s, self.layout.data
+        if not self.layout.owns_data:
             for sub in ('cls/train', 'coco/annotations', 'VOCdevkit/VOC2012'):
-                if not (self.data / sub).exists():
-                    raise SystemExit(f'--data {self.data}: missing {sub}/ (the layout the demo writes: '
+                if not (data / sub).exists():
+                    raise SystemExit(f'--data {data}: missing {sub}/ (the layout the demo writes: '
                                      'cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, '
                                      'VOCdevkit/VOC2012/)')
             return
-        done = self.data / 'done.json'
+        done = self.layout.data_done
         if done.is_file():
-            print(f'[data] reused {self.data}')
+            print(f'[data] reused {data}')
             return
-        print(f'[data] writing digits (scikit-learn) in the standard formats to {self.data}')
+        print(f'[data] writing digits (scikit-learn) in the standard formats to {data}')
         glyphs, labels = digits.load_digits()
         rng = np.random.default_rng(s.seed)
         train, val = digits.split(labels, seed=s.seed)
@@ -131,88 +110,87 @@ class Demo:
             per_class = s.per_class if split == 'train' else max(2, s.per_class // 3)
             chosen = np.concatenate([idx[labels[idx] == c][:per_class] for c in range(10)])
             images = [digits.to_rgb(digits.resize(glyphs[i], s.cls_size), rng) for i in chosen]
-            formats.write_imagenet_layout(self.data / 'cls', split, images, labels[chosen], runs.DIGITS)
+            formats.write_imagenet_layout(data / 'cls', split, images, labels[chosen], runs.DIGITS)
         scenes = {split: [digits.make_scene(glyphs[idx], labels[idx], rng, size=s.scene_size,
                                             digit_size=(s.scene_size // 4, s.scene_size * 7 // 16))
                           for _ in range(n)]
                   for split, n, idx in (('train', s.train_scenes, train), ('val', s.val_scenes, val))}
         det, seg = ({split: _as_classes(sc, runs.scene_classes(s, task)) for split, sc in scenes.items()}
                     for task in ('detection', 'segmentation'))
-        formats.write_coco(self.data / 'coco', 'train2017', det['train'], runs.scene_classes(s, 'detection'))
-        formats.write_coco(self.data / 'coco', 'val2017', det['val'], runs.scene_classes(s, 'detection'))
-        formats.write_voc_segmentation(self.data / 'VOCdevkit', seg)
+        formats.write_coco(data / 'coco', 'train2017', det['train'], runs.scene_classes(s, 'detection'))
+        formats.write_coco(data / 'coco', 'val2017', det['val'], runs.scene_classes(s, 'detection'))
+        formats.write_voc_segmentation(data / 'VOCdevkit', seg)
         atomic_write_bytes(done, json.dumps({'train_scenes': s.train_scenes}).encode())
 
     def stage_pretrain(self, progress: Progress) -> None:
+        lay = self.layout
         for p in self.s.pretrainings:
-            work = self.work / 'pretrain' / p
-            reused = runs.is_done(work) and self.pretrained(p).is_file()
+            work = lay.pretrain_work(p)
+            reused = runs.is_done(work) and lay.pretrained(p).is_file()
             t = progress.start(f'pre-training {p} (dense, from scratch, '
                                f'{self.s.pretrain_epochs} epochs)')
-            cfg = runs.pretrain_config(self.s, p, self.data, work)
+            cfg = runs.pretrain_config(self.s, p, lay.data, work)
             result = runs.run(cfg, work, dict(stage='pretrain', pretraining=p))
-            runs.export_backbone(Path(result['checkpoint']), self.pretrained(p))
+            runs.export_backbone(Path(result['checkpoint']), lay.pretrained(p))
             progress.finish(f'pretrain/{p}', t, reused, _metrics(result))
 
     def stage_imp(self, progress: Progress) -> None:
+        lay = self.layout
         for p in self.s.pretrainings:
-            work = self.work / 'imp' / p
+            work = lay.imp_work(p)
             reused = runs.is_done(work)
             t = progress.start(f'IMP on the {p} task: {self.s.imp_rounds} prunings of '
                                f'{self.s.imp_rate:.0%}, '
                                f'{self.s.round_epochs} epoch(s) a round, rewinding to the pre-trained weights')
-            pretrain = runs.read_result(self.work / 'pretrain' / p)
-            cfg = runs.imp_config(self.s, p, self.data, work, self.pretrained(p), Path(pretrain['checkpoint']))
+            pretrain = runs.read_result(lay.pretrain_work(p))
+            cfg = runs.imp_config(self.s, p, lay.data, work, lay.pretrained(p), Path(pretrain['checkpoint']))
             runs.run(cfg, work, dict(stage='imp', pretraining=p))
-            last = load_ticket(self.ticket(p, self.s.imp_rounds))
+            last = load_ticket(lay.ticket(p, self.s.imp_rounds))
             progress.finish(f'imp/{p}', t, reused, f'round {self.s.imp_rounds} ticket {last.sparsity:.2%} sparse')
 
     def stage_probe(self, progress: Progress) -> None:
         """k-NN accuracy on held-out digits of each pre-trained backbone and of a random one (probe.json)."""
-        path = self.work / 'probe.json'
-        if path.is_file():
+        lay = self.layout
+        if lay.probe.is_file():
             return
-        knn = {p: backbone_knn(self.pretrained(p), self.s.width, self.data, runs.DIGITS, seed=self.s.seed)
+        knn = {p: backbone_knn(lay.pretrained(p), self.s.width, lay.data, runs.DIGITS, seed=self.s.seed)
                for p in self.s.pretrainings}
-        knn['random init'] = backbone_knn(None, self.s.width, self.data, runs.DIGITS, seed=self.s.seed)
+        knn['random init'] = backbone_knn(None, self.s.width, lay.data, runs.DIGITS, seed=self.s.seed)
         print('    k-NN accuracy on held-out digits: ' + ', '.join(f'{p} {v:.1f} %' for p, v in knn.items()))
-        atomic_write_bytes(path, json.dumps(knn, indent=1).encode())
-
-    def ticket_probe_path(self) -> Path:
-        return self.work / 'ticket_probe.json'
+        atomic_write_bytes(lay.probe, json.dumps(knn, indent=1).encode())
 
     def stage_ticket_probe(self, progress: Progress) -> None:
         """k-NN accuracy on held-out digits of each pre-trained backbone under its ticket at the highest
         transferred sparsity and under that ticket's random mask (seed ``seed``, the seed-0 fine-tuning's
         mask), before any fine-tuning: how much of the pre-trained features each mask keeps."""
         from ltcv_mm.models.sparse_backbone import ticket_for_mode
-        path = self.ticket_probe_path()
-        if path.is_file():
+        lay = self.layout
+        if lay.ticket_probe.is_file():
             return
         s, k = self.s, max(self.s.transferred_rounds())
         out = {}
         for p in s.pretrainings:
-            ticket = load_ticket(self.ticket(p, k))
+            ticket = load_ticket(lay.ticket(p, k))
             out[p] = dict(round=k, sparsity=ticket.sparsity)
             for mode in ('ticket', 'random'):
-                out[p][mode] = backbone_knn(self.pretrained(p), s.width, self.data, runs.DIGITS, seed=s.seed,
+                out[p][mode] = backbone_knn(lay.pretrained(p), s.width, lay.data, runs.DIGITS, seed=s.seed,
                                             ticket=ticket_for_mode(ticket, mode, s.seed))
         print('    k-NN accuracy on held-out digits under the tickets (random masks): ' + ', '.join(
             f'{p} {v["ticket"]:.1f} % ({v["random"]:.1f} %)' for p, v in out.items()))
-        atomic_write_bytes(path, json.dumps(out, indent=1).encode())
+        atomic_write_bytes(lay.ticket_probe, json.dumps(out, indent=1).encode())
 
     def stage_transfer(self, progress: Progress) -> None:
         """Every fine-tuning not yet done, ``workers`` at a time; the report is rewritten after each."""
         todo = []
-        for job in self.transfer_jobs():
-            if runs.is_done(self.transfer_dir(*job)):
-                self._finished(progress, job, progress.start(self._label(job)), self.fine_tune(*job), True)
+        for job in transfer_jobs(self.s):
+            if runs.is_done(self.layout.transfer_dir(job)):
+                self._finished(progress, job, progress.start(self._label(job)), self.fine_tune(job), True)
             else:
                 todo.append(job)
         if self.workers <= 1:
             for job in todo:
                 started = progress.start(self._label(job))
-                self._finished(progress, job, started, self.fine_tune(*job), False)
+                self._finished(progress, job, started, self.fine_tune(job), False)
             return
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -224,7 +202,7 @@ class Demo:
             def submit() -> None:  # a job is announced when a worker is free for it
                 job = todo.pop(0)
                 started = progress.start(self._label(job))
-                running[pool.submit(_fine_tune, self.work, self.s, self.data, job)] = (job, started)
+                running[pool.submit(_fine_tune, self.layout, self.s, job)] = (job, started)
 
             for _ in range(min(self.workers, len(todo))):
                 submit()
@@ -236,64 +214,62 @@ class Demo:
                     if todo:
                         submit()
 
-    def _label(self, job: tuple) -> str:
-        task, p, mode, k, seed = job
-        sparsity = self._sparsity(p, mode, k)
+    def _label(self, job: TransferJob) -> str:
+        p, k = job.pretraining, job.round
         what = {'scratch': 'dense backbone from scratch', 'dense': f'{p} dense backbone',
-                'ticket': f'{p} ticket', 'random': f'{p} random mask', 'reverse': f'{p} reverse ticket'}[mode]
-        return f'{task}: {what}' + (f' of round {k} ({sparsity:.1%} sparse)' if k else '') + f', seed {seed}'
+                'ticket': f'{p} ticket', 'random': f'{p} random mask', 'reverse': f'{p} reverse ticket'}[job.mode]
+        return (f'{job.task}: {what}' + (f' of round {k} ({self._sparsity(job):.1%} sparse)' if k else '')
+                + f', seed {job.seed}')
 
-    def _sparsity(self, p: str | None, mode: str, k: int) -> float:
-        if mode not in ('ticket', 'random', 'reverse'):
+    def _sparsity(self, job: TransferJob) -> float:
+        if not job.masked:
             return 0.0
-        sparsity = load_ticket(self.ticket(p, k)).sparsity
-        return 1.0 - sparsity if mode == 'reverse' else sparsity
+        sparsity = load_ticket(self.layout.ticket(job.pretraining, job.round)).sparsity
+        return 1.0 - sparsity if job.mode == 'reverse' else sparsity
 
-    def fine_tune(self, task: str, p: str | None, mode: str, k: int, seed: int) -> dict:
+    def fine_tune(self, job: TransferJob) -> dict:
         """One transfer run (or its finished result): the shipped config in a stock Runner, then the
         zeros of its final checkpoint where its mask prunes (``checked_sparsity``)."""
-        work = self.transfer_dir(task, p, mode, k, seed)
-        ticket = self.ticket(p, k) if mode in ('ticket', 'random', 'reverse') else None
+        lay, p = self.layout, job.pretraining
+        work = lay.transfer_dir(job)
+        ticket = lay.ticket(p, job.round) if job.masked else None
         if runs.is_done(work):  # a finished run: no config to build
             result = runs.read_result(work)
         else:
-            pretrained = self.pretrained(p) if p else None
-            cfg = runs.transfer_config(self.s, task, p, self.data, work, pretrained, ticket, mode, seed)
-            record = dict(stage='transfer', task=task, pretraining=p, mode=mode, round=k, seed=seed,
-                          sparsity=self._sparsity(p, mode, k), metric=runs.METRIC[task])
+            pretrained = lay.pretrained(p) if p else None
+            cfg = runs.transfer_config(self.s, job.task, p, lay.data, work, pretrained, ticket, job.mode, job.seed)
+            record = dict(stage='transfer', task=job.task, pretraining=p, mode=job.mode, round=job.round,
+                          seed=job.seed, sparsity=self._sparsity(job), metric=runs.METRIC[job.task])
             result = runs.run(cfg, work, record)
         if ticket is not None and 'checked_sparsity' not in result:
-            result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, mode, seed)
+            result['checked_sparsity'] = runs.kept_zeros(Path(result['checkpoint']), ticket, job.mode, job.seed)
             atomic_write_bytes(work / runs.RESULT, json.dumps(result, indent=1).encode())
         return result
 
-    def _finished(self, progress: Progress, job: tuple, started: float, result: dict, reused: bool) -> None:
-        metric = runs.METRIC[job[0]]
-        progress.finish(self.job_key(*job), started, reused, f'{metric} = {result["metrics"].get(metric)}')
+    def _finished(self, progress: Progress, job: TransferJob, started: float, result: dict, reused: bool) -> None:
+        metric = runs.METRIC[job.task]
+        progress.finish(job.key, started, reused, f'{metric} = {result["metrics"].get(metric)}')
         if not reused:  # a partial report is readable at any time (figures come at the end)
-            write_report(self, figures=False)
-
-    def instability_path(self, mode: str) -> Path:
-        return self.work / 'instability' / mode / 'path.json'
+            write_report(self.layout, self.s, figures=False)
 
     def stage_instability(self, progress: Progress) -> None:
         """With ``instability_alphas``: the linear path between two copies (seeds seed, seed + 1) of the
         supervised ticket at the highest transferred sparsity, and of the dense backbone, fine-tuned for
-        segmentation (``ltcv_mm.analysis.linear_path``)."""
-        from ltcv_mm.analysis.linear_path import linear_path
+        segmentation (``ltcv_mm.engine.linear_path``)."""
+        from ltcv_mm.engine.linear_path import linear_path
         s = self.s
         if not s.instability_alphas:
             return
         k = max(s.transferred_rounds())
         for mode in INSTABILITY_MODES:
-            out = self.instability_path(mode)
+            out = self.layout.instability_path(mode)
             reused = out.is_file()
             t = progress.start(f'instability: two copies of the supervised {mode} in segmentation (seeds '
                                f'{s.seed}, {s.seed + 1}), the path between them at {s.instability_alphas} points')
             if not reused:
-                ticket = self.ticket('supervised', k) if mode == 'ticket' else None
-                cfg = runs.transfer_config(s, 'segmentation', 'supervised', self.data, out.parent,
-                                           self.pretrained('supervised'), ticket, mode, s.seed)
+                ticket = self.layout.ticket('supervised', k) if mode == 'ticket' else None
+                cfg = runs.transfer_config(s, 'segmentation', 'supervised', self.layout.data, out.parent,
+                                           self.layout.pretrained('supervised'), ticket, mode, s.seed)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with open(out.parent / 'stdout.txt', 'a') as log, contextlib.redirect_stdout(log):
                     record = linear_path(cfg, out.parent, (s.seed, s.seed + 1), s.instability_alphas,
@@ -318,8 +294,8 @@ def _one_thread_worker() -> None:
     warnings.filterwarnings('ignore', category=DeprecationWarning)
 
 
-def _fine_tune(work: Path, s: DemoSettings, data: Path, job: tuple) -> dict:
-    return Demo(work, s, data).fine_tune(*job)
+def _fine_tune(layout: DemoLayout, s: DemoSettings, job: TransferJob) -> dict:
+    return Demo(layout.work, s, layout.data).fine_tune(job)
 
 
 def _as_classes(scenes: list, classes: tuple[str, ...]) -> list:
@@ -331,11 +307,3 @@ def _as_classes(scenes: list, classes: tuple[str, ...]) -> list:
 
 def _metrics(result: dict) -> str:
     return ', '.join(f'{k} = {v:.4g}' for k, v in result['metrics'].items()) or 'no validation (self-supervised)'
-
-
-def fresh(work: Path) -> None:
-    """Remove a previous demo run in ``work`` (only what the demo writes there)."""
-    for sub in ('data', 'pretrain', 'pretrained', 'imp', 'transfer', 'report'):
-        shutil.rmtree(work / sub, ignore_errors=True)
-    for f in ('settings.json', 'timings.json', 'probe.json', 'ticket_probe.json'):
-        (work / f).unlink(missing_ok=True)

@@ -19,8 +19,10 @@ import torch
 from ltcv_mm.analysis.imp_summary import read_curve
 from ltcv_mm.analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix, path_curve
 from ltcv_mm.core import atomic_write_bytes, load_ticket, random_like
+
 from . import runs
-from .settings import INSTABILITY_MODES
+from .layout import DemoLayout, transfer_jobs
+from .settings import INSTABILITY_MODES, DemoSettings
 from .verdicts import Cell, against_random, se_of_difference, verdict
 
 # Valid ranges of the reported metrics: CocoMetric's mAP is a fraction, mmseg's mIoU a percentage.
@@ -53,18 +55,18 @@ def _metric(result: dict, work: Path) -> float:
     return value
 
 
-def collect(demo) -> list[dict]:
+def collect(layout: DemoLayout, s: DemoSettings) -> list[dict]:
     """One record per finished fine-tuning: its job, sparsity and the stock evaluator's metric."""
     out = []
-    for task, p, mode, k, seed in demo.transfer_jobs():
-        work = demo.transfer_dir(task, p, mode, k, seed)
+    for job in transfer_jobs(s):
+        work = layout.transfer_dir(job)
         if not runs.is_done(work):
             continue
         result = runs.read_result(work)
         if 'checked_sparsity' in result and abs(result['checked_sparsity'] - result['sparsity']) > 1e-9:
             raise ValueError(f'{work}: the checkpoint holds {result["checked_sparsity"]:.6f} zeros where the '
                              f'mask prunes, expected {result["sparsity"]:.6f}')
-        out.append(dict(task=task, pretraining=p or '', mode=mode, round=k, seed=seed,
+        out.append(dict(task=job.task, pretraining=job.pretraining or '', mode=job.mode, round=job.round, seed=job.seed,
                         sparsity=result['sparsity'], metric=result['metric'], value=_metric(result, work)))
     return out
 
@@ -84,9 +86,8 @@ def _fmt(cell: Cell | None, scale: float, seeds: int) -> str:
     return f'{scale * cell.mean:.2f} ± {scale * cell.std:.2f}' + (f' (n={cell.n})' if cell.n != seeds else '')
 
 
-def transfer_rows(demo, table: dict[tuple, Cell]) -> list[dict]:
+def transfer_rows(layout: DemoLayout, s: DemoSettings, table: dict[tuple, Cell]) -> list[dict]:
     """The report's transfer rows: per task, pre-training and transferred round, every cell and verdict."""
-    s = demo.s
     rows = []
     for task in s.tasks:
         scratch = table.get((task, '', 'scratch', 0))
@@ -96,7 +97,7 @@ def transfer_rows(demo, table: dict[tuple, Cell]) -> list[dict]:
                 t, rnd = table.get((task, p, 'ticket', k)), table.get((task, p, 'random', k))
                 rev = table.get((task, p, 'reverse', k)) if k == min(s.transferred_rounds()) else None
                 row = dict(task=task, pretraining=p, round=k, scratch=scratch, dense=dense, ticket=t, random=rnd,
-                           reverse=rev, sparsity=_sparsity(demo, p, k))
+                           reverse=rev, sparsity=_sparsity(layout, p, k))
                 complete = None not in (t, dense, rnd)
                 row['verdict'] = verdict(t, dense, rnd) if complete else '…'
                 row['reverse_verdict'] = (against_random(t, rev).replace('random', 'reverse')
@@ -105,8 +106,8 @@ def transfer_rows(demo, table: dict[tuple, Cell]) -> list[dict]:
     return rows
 
 
-def _sparsity(demo, p: str, k: int) -> float | None:
-    path = demo.ticket(p, k)
+def _sparsity(layout: DemoLayout, p: str, k: int) -> float | None:
+    path = layout.ticket(p, k)
     return load_ticket(path).sparsity if path.is_file() else None
 
 
@@ -116,13 +117,13 @@ def pretraining_matters(scratch: Cell | None, dense: Cell | None) -> str:
     return 'above scratch' if dense.mean - scratch.mean > 2 * se_of_difference(dense, scratch) else 'not above scratch'
 
 
-def write_report(demo, figures: bool = True) -> Path:
-    out = demo.work / 'report'
+def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> Path:
+    """Write report/report.md and results.csv from every finished run (and the figures)."""
+    out = layout.report
     out.mkdir(parents=True, exist_ok=True)
-    s = demo.s
-    records = collect(demo)
+    records = collect(layout, s)
     table = cells(records)
-    rows = transfer_rows(demo, table)
+    rows = transfer_rows(layout, s, table)
 
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -136,7 +137,7 @@ def write_report(demo, figures: bool = True) -> Path:
              f'Backbone: ResNet-50 topology at width {s.width} (64 = full), images {s.cls_size} px '
              f'(classification) and {s.scene_size} px (scenes), digits from scikit-learn; '
              f'{s.seeds} seeds per fine-tuning ({", ".join(map(str, s.seed_list()))}).', '']
-    lines += _pretraining_section(demo)
+    lines += _pretraining_section(layout, s)
     lines += ['## Transfer', '', 'Metric ×100 for detection (COCO bbox mAP@50), mIoU (%) for segmentation; '
               'mean ± standard deviation over the seeds.', '',
               '| task | pre-training | sparsity | scratch | dense | ticket | random | reverse | pre-training '
@@ -153,34 +154,32 @@ def write_report(demo, figures: bool = True) -> Path:
                      f'{_fmt(r["random"], scale, s.seeds)} | {rev} | '
                      f'{pretraining_matters(r["scratch"], r["dense"])} | {r["verdict"]} |')
     lines += ['', '### How the verdicts are computed', ''] + [f'- {rule}' for rule in VERDICT_RULES]
-    lines += _instability_section(demo, out, figures)
+    lines += _instability_section(layout, out, figures)
     if figures:
-        lines += _figures(demo, rows, out)
+        lines += _figures(layout, s, rows, out)
     report = out / 'report.md'
     atomic_write_bytes(report, ('\n'.join(lines) + '\n').encode())
     return report
 
 
-def _pretraining_section(demo) -> list[str]:
-    s = demo.s
+def _pretraining_section(layout: DemoLayout, s: DemoSettings) -> list[str]:
     lines = ['## Pre-training', '',
              'Top-1 of the supervised classifier (its stock evaluator, held-out digits) and k-NN accuracy '
              '(k = 5, cosine, features of the last stage) of every backbone on the held-out digits; chance is '
              '10 %, and a randomly initialised backbone is the floor of the k-NN column.', '',
              '| backbone | top-1 (%) | k-NN (%) |', '|---|---|---|']
-    probe_path = demo.work / 'probe.json'
-    knn = json.loads(probe_path.read_text()) if probe_path.is_file() else {}
+    knn = json.loads(layout.probe.read_text()) if layout.probe.is_file() else {}
     for p in (*s.pretrainings, 'random init'):
         top1 = ''
-        if p == 'supervised' and runs.is_done(demo.work / 'pretrain' / p):
-            top1 = f'{runs.read_result(demo.work / "pretrain" / p)["metrics"].get("accuracy/top1", float("nan")):.1f}'
+        if p == 'supervised' and runs.is_done(layout.pretrain_work(p)):
+            top1 = f'{runs.read_result(layout.pretrain_work(p))["metrics"].get("accuracy/top1", float("nan")):.1f}'
         lines.append(f'| {p} | {top1} | {knn[p]:.1f} |' if p in knn else f'| {p} | {top1} | … |')
-    lines += _ticket_probe_lines(demo, knn)
+    lines += _ticket_probe_lines(layout, s, knn)
     lines += ['', '## IMP on the pre-training tasks', '',
               '| pre-training | round | sparsity | value judged |', '|---|---|---|---|']
     for p in s.pretrainings:
         try:
-            curve = read_curve(demo.work / 'imp' / p)
+            curve = read_curve(layout.imp_work(p))
         except (FileNotFoundError, ValueError):
             lines.append(f'| {p} | … | | |')
             continue
@@ -189,15 +188,15 @@ def _pretraining_section(demo) -> list[str]:
     return lines + ['']
 
 
-def _ticket_probe_lines(demo, knn: dict) -> list[str]:
+def _ticket_probe_lines(layout: DemoLayout, s: DemoSettings, knn: dict) -> list[str]:
     """k-NN of each backbone under its last transferred ticket and under that ticket's random mask."""
-    path = demo.ticket_probe_path()
+    path = layout.ticket_probe
     if not path.is_file():
         return []
     probe = json.loads(path.read_text())
     lines = ['', 'The same k-NN accuracy before any fine-tuning, with the backbone under its ticket and under '
              'a random mask of the ticket\'s per-layer sparsity (seed '
-             f'{demo.s.seed}; BatchNorm statistics as pre-trained): how much of the pre-trained features each '
+             f'{s.seed}; BatchNorm statistics as pre-trained): how much of the pre-trained features each '
              'mask keeps.', '', '| backbone | sparsity | dense k-NN (%) | ticket k-NN (%) | random mask k-NN (%) |',
              '|---|---|---|---|---|']
     for p, r in probe.items():
@@ -206,10 +205,10 @@ def _ticket_probe_lines(demo, knn: dict) -> list[str]:
     return lines
 
 
-def _instability_section(demo, out: Path, figures: bool) -> list[str]:
+def _instability_section(layout: DemoLayout, out: Path, figures: bool) -> list[str]:
     """The instability analysis (``--instability``): barrier and verdict of the supervised ticket and the
     dense backbone, and their paths in one figure."""
-    paths = {m: demo.instability_path(m) for m in INSTABILITY_MODES}
+    paths = {m: layout.instability_path(m) for m in INSTABILITY_MODES}
     records = {m: json.loads(p.read_text()) for m, p in paths.items() if p.is_file()}
     if not records:
         return []
@@ -224,7 +223,7 @@ def _instability_section(demo, out: Path, figures: bool) -> list[str]:
              '| backbone | sparsity | ends | worst on the path | barrier | verdict |', '|---|---|---|---|---|---|']
     for mode, r in records.items():
         values = [p['metric'] for p in r['path']]
-        sparsity = load_ticket(demo.ticket('supervised', r['round'])).sparsity if mode == 'ticket' else 0.0
+        sparsity = load_ticket(layout.ticket('supervised', r['round'])).sparsity if mode == 'ticket' else 0.0
         worst = None if None in values else min(values)
         lines.append(f'| supervised {mode} | {100 * sparsity:.1f} % | {number(values[0])}, {number(values[-1])} | '
                      f'{number(worst)} | {number(r["barrier"])} | {r["verdict"]} |')
@@ -236,8 +235,7 @@ def _instability_section(demo, out: Path, figures: bool) -> list[str]:
     return lines
 
 
-def _figures(demo, rows: list[dict], out: Path) -> list[str]:
-    s = demo.s
+def _figures(layout: DemoLayout, s: DemoSettings, rows: list[dict], out: Path) -> list[str]:
     lines = ['', '## Figures', '']
     for task in s.tasks:
         series, flat = {}, {}
@@ -257,7 +255,7 @@ def _figures(demo, rows: list[dict], out: Path) -> list[str]:
                              title=f'{task}: transferred tickets vs random masks (mean ± sd over seeds)', dense=flat)
         lines.append(f'![{task}]({path.name})')
     k = max(s.transferred_rounds())
-    last = {p: load_ticket(demo.ticket(p, k)) for p in s.pretrainings}
+    last = {p: load_ticket(layout.ticket(p, k)) for p in s.pretrainings}
     layer_sparsity_chart(list(last.values()), [f'{p} round {k}' for p in last], out / 'layer_sparsity.png')
     first = next(iter(last.values()))
     reference = random_like(first.masks, first, 0.0, torch.Generator().manual_seed(s.seed))

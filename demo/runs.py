@@ -15,6 +15,7 @@ from mmengine.config import Config
 
 from ltcv_mm.core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
 from ltcv_mm.models.sparse_backbone import stock_backbone_cfg
+
 from .settings import DemoSettings
 from .tiny import datasets, for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
 

@@ -51,9 +51,12 @@ def free_port() -> int:
 
 
 def train(cfg: dict):
-    """Build a stock Runner from a config dict, train it, and return it."""
+    """Build a stock Runner from a config dict, train it, and return it (as tools/train.py would)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
-    runner = Runner.from_cfg(Config(cfg))
-    runner.train()
+
+    from ltcv_mm.compat.cpu_runs import cpu_runs
+    with cpu_runs(cfg):
+        runner = Runner.from_cfg(Config(cfg))
+        runner.train()
     return runner

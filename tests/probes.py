@@ -8,8 +8,8 @@ import signal
 from pathlib import Path
 
 from mmengine.dist import get_rank
-from mmengine.hooks import Hook
 from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
 from mmengine.registry import HOOKS, METRICS
 
 from ltcv_mm.hooks import MaskApplyHook

@@ -6,6 +6,8 @@ from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.compat.cpu_distributed import leave_gloo_group
+from ltcv_mm.compat.cpu_runs import cpu_runs
+
 import probes  # noqa: F401  (registers the test hooks)
 
 p = argparse.ArgumentParser()
@@ -16,5 +18,6 @@ args = p.parse_args()
 cfg = Config.fromfile(args.config)
 cfg.launcher = args.launcher
 cfg.resume = args.resume
-Runner.from_cfg(cfg).train()
+with cpu_runs(cfg, args.launcher):  # as tools/train.py does
+    Runner.from_cfg(cfg).train()
 leave_gloo_group()  # as tools/train.py does

@@ -5,8 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import ROOT, run_tool
 from ltcv_mm.core import Ticket, save_ticket
+
+from helpers import ROOT, run_tool
 
 LAYERS = ('layer1.0.conv1.weight', 'layer4.2.conv3.weight')
 

@@ -42,7 +42,7 @@ def test_collate_fn_inherited_from_mmpretrain_builds(tmp_path):
     from mmengine.runner import Runner
 
     from helpers import ROOT
-    from demo.tiny_runs import write_colour_folder
+    from tiny_runs import write_colour_folder
     cfg = Config.fromfile(str(ROOT / 'configs/pretrain/imp_simclr_r50_in1k.py'))
     loader = cfg.train_dataloader
     assert loader.collate_fn.get('_scope_') == 'mmpretrain'  # what mmengine does to inherited dicts
@@ -52,3 +52,51 @@ def test_collate_fn_inherited_from_mmpretrain_builds(tmp_path):
     init_default_scope('mmpretrain')
     batch = next(iter(Runner.build_dataloader(loader.to_dict())))
     assert len(batch['inputs']) == 2 and batch['inputs'][0].shape[0] == 2  # two views, default_collate'd
+
+
+STOCK_OBJECTS = '''
+import mmengine.dist.utils as dist_utils
+import mmengine.optim.optimizer.amp_optimizer_wrapper as amp
+from mmengine.model.wrappers import MMDistributedDataParallel as DDP
+from mmengine.runner import Runner
+def objects():
+    return [amp.GradScaler, amp.is_cuda_available, amp.AmpOptimWrapper.__init__, dist_utils._init_dist_pytorch,
+            dist_utils.init_dist, DDP.__init__]
+before = objects()
+import ltcv_mm
+assert objects() == before, [a for a, b in zip(objects(), before) if a is not b]
+'''
+
+
+def test_importing_ltcv_mm_leaves_mmengines_amp_and_distributed_functions_stock():
+    import subprocess
+    import sys
+
+    from helpers import ROOT, checkout_env
+    proc = subprocess.run([sys.executable, '-c', STOCK_OBJECTS], cwd=ROOT, env=checkout_env(),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_cpu_runs_adapts_only_the_run_that_asks_and_restores_the_stock_objects():
+    import mmengine.dist.utils as dist_utils
+    import mmengine.optim.optimizer.amp_optimizer_wrapper as amp
+    import torch
+    from mmengine.model.wrappers import MMDistributedDataParallel as DDP
+
+    from ltcv_mm.compat.cpu_amp import accelerated
+    from ltcv_mm.compat.cpu_runs import cpu_runs
+
+    def objects():
+        return [amp.GradScaler, amp.is_cuda_available, dist_utils._init_dist_pytorch, DDP.__init__]
+    stock = objects()
+    with cpu_runs({'optim_wrapper': dict(type='OptimWrapper')}, 'none'):
+        assert objects() == stock  # asks for neither
+    with cpu_runs({'optim_wrapper': dict(type='AmpOptimWrapper')}, 'pytorch'):
+        inside = objects()
+        if not accelerated():  # this machine: AMP and DDP on the CPU
+            assert amp.is_cuda_available() and isinstance(amp.GradScaler(), torch.amp.GradScaler)
+            assert inside[2] is not stock[2] and inside[3] is not stock[3]
+        if torch.cuda.is_available():
+            assert inside == stock
+    assert objects() == stock

@@ -6,8 +6,9 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT
 from ltcv_mm.hooks import IMPHook, MaskApplyHook
+
+from helpers import ROOT
 
 PRETRAIN = sorted(p for p in (ROOT / 'configs/pretrain').rglob('*.py') if '_base_' not in p.parts)
 

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
+from ltcv_mm.core import UnknownLayoutError, detect_format, to_canonical
+
 import layouts
 from helpers import ROOT, run_tool
-from ltcv_mm.core import UnknownLayoutError, detect_format, to_canonical
 
 EXPECTED_FORMAT = {'torchvision': 'torchvision', 'moco': 'moco', 'simclr': 'simclr',
                    'mmpretrain': 'mmpretrain', 'mmpretrain_simclr': 'mmpretrain',

@@ -7,12 +7,13 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, assert_ticket_zeros, last_checkpoint, run_tool
 from ltcv_mm.core import load_ticket
 from ltcv_mm.datasets import SmallNORB
 from ltcv_mm.datasets.smallnorb import read_norb_matrix
-from demo import formats
-from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+
+import dataset_files
+from helpers import ROOT, assert_ticket_zeros, last_checkpoint, run_tool
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 def _norb(root, n_train=30, n_test=10, size=96):
@@ -24,7 +25,7 @@ def _norb(root, n_train=30, n_test=10, size=96):
         for i, c in enumerate(labels):  # a bright band per class, wider in the right camera
             images[i, 0, 10 * c:10 * c + 8] = 250
             images[i, 1, 10 * c:10 * c + 12] = 250
-        formats.write_smallnorb(root, split, images, labels)
+        dataset_files.write_smallnorb(root, split, images, labels)
         out[split] = images, labels
     return out
 

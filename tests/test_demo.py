@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from demo.verdicts import Cell, verdict
-from helpers import ROOT, checkout_env
 from ltcv_mm.core import load_ticket
+
+from helpers import ROOT, checkout_env
 
 DEMO = [sys.executable, str(ROOT / 'tools/demo.py'), '--quick']
 PRETRAININGS = ('supervised', 'simclr', 'mocov2')

@@ -10,7 +10,8 @@ import ltcv_mm  # noqa: F401
 from ltcv_mm.hooks.runner_access import find_hook, unwrap
 from ltcv_mm.optim import DenseNormLARS
 from ltcv_mm.optim.dense_norm_lars import PRUNED_SQ_NORM
-from demo.tiny_runs import tiny_selfsup_cfg, write_colour_folder
+
+from tiny_runs import tiny_selfsup_cfg, write_colour_folder
 
 SETTINGS = dict(lr=0.1, momentum=0.9, weight_decay=1e-6, eta=1e-3)
 

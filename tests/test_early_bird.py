@@ -17,8 +17,9 @@ from ltcv_mm.core import Ticket, get_strategy, load_ticket, select_prunable
 from ltcv_mm.core.early_bird import MaskWindow, candidate_bits, hamming
 from ltcv_mm.core.ticket_file import pack_mask
 from ltcv_mm.hooks.imp_hook import IMPConfigError, IMPHook
+
 from helpers import train
-from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 ROUND = 10      # iterations per round
 FREEZE = 4      # the learning rate is 0 from this iteration of each round on

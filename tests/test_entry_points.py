@@ -7,9 +7,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, run_tool
 from ltcv_mm.core import prune, save_ticket, select_prunable
-from demo.tiny_runs import NARROW_R50, tiny_classifier_cfg, write_colour_folder
+
+from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, run_tool
+from tiny_runs import NARROW_R50, tiny_classifier_cfg, write_colour_folder
 
 NARROW = dict(type='mmpretrain.ResNet', **NARROW_R50)
 

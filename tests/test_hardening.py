@@ -9,11 +9,13 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, checkout_env, run_tool
 from ltcv_mm.core import Ticket, TicketBindingError, attach_ticket, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.hooks import IMPConfigError
+
+from helpers import ROOT, checkout_env, run_tool
 from probes import NaNMetric  # noqa: F401  (registers the metric)
-from demo.tiny_runs import NARROW_R50 as NARROW, tiny_classifier_cfg, write_colour_folder
+from tiny_runs import NARROW_R50 as NARROW
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 def _ticket(model, **kw) -> Ticket:
@@ -304,6 +306,7 @@ def test_several_optimizers_keep_every_pruned_weight_and_its_momentum_at_zero(da
     from mmpretrain.models import ImageClassifier
 
     from ltcv_mm.hooks.runner_access import find_hook
+
     from probes import ZeroProbe
 
     @ROOT_MODELS.register_module(force=True)

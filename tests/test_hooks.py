@@ -9,13 +9,14 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, checkout_env, free_port
 from ltcv_mm.core import TicketBindingError, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.core.strategies import count_to_prune
 from ltcv_mm.hooks import IMPConfigError, MaskApplyHook
 from ltcv_mm.hooks.runner_access import find_hook
+
+from helpers import ROOT, checkout_env, free_port
 from probes import RoundProbe
-from demo.tiny_runs import tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
+from tiny_runs import tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
 
 
 @pytest.fixture(scope='module')

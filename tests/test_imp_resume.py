@@ -13,8 +13,9 @@ import pytest
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import load_ticket
+
 from helpers import train
-from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 @pytest.fixture(scope='module')

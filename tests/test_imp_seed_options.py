@@ -14,8 +14,9 @@ import ltcv_mm  # noqa: F401
 from ltcv_mm.core import load_ticket, select_prunable
 from ltcv_mm.hooks import IMPConfigError
 from ltcv_mm.hooks.runner_access import find_hook
+
 from probes import RoundProbe, StateProbe
-from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 @pytest.fixture(scope='module')

@@ -6,10 +6,11 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from helpers import ROOT, run_tool
 from ltcv_mm.analysis.instability import barrier, interpolate, recompute_batchnorm
 from ltcv_mm.core import prune, save_ticket, select_prunable
-from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+
+from helpers import ROOT, run_tool
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 def test_interpolation_is_exact_at_the_ends_and_linear_between():

@@ -2,9 +2,10 @@
 import pytest
 import torch
 
-from helpers import ROOT, run_tool
 from ltcv_mm.analysis.kernels import kernel_overlap, kernel_stats, pruned_kernels
 from ltcv_mm.core import Ticket, save_ticket
+
+from helpers import ROOT, run_tool
 
 
 def _ticket():

@@ -20,10 +20,17 @@ from mmengine.runner import Runner
 from torch.utils.data import DataLoader
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, checkout_env, free_port, run_tool
-from ltcv_mm.hooks.total_batch_hook import (LaunchError, TotalBatchHook, batch_norm_layers, check_bn_batch,
-                                            launch_world_size, split_total_batch)
+from ltcv_mm.hooks.total_batch_hook import (
+    LaunchError,
+    TotalBatchHook,
+    batch_norm_layers,
+    check_bn_batch,
+    launch_world_size,
+    split_total_batch,
+)
 from ltcv_mm.models import stock_backbone_cfg
+
+from helpers import ROOT, checkout_env, free_port, run_tool
 from seed_recipe_card import CARD, TRAIN_IMAGES
 
 PAPER = ROOT / 'configs/paper'
@@ -72,10 +79,10 @@ def _bn_layers_in_train_mode(cfg: Config) -> tuple[list[str], torch.nn.Module]:
     if backbone['type'] == 'ltcv.SparseBackbone':
         backbone = stock_backbone_cfg(backbone)
     backbone.pop('init_cfg', None)
-    from mmengine.registry import MODELS
     import mmdet.models  # noqa: F401  (registers the packages' backbones)
     import mmpretrain.models  # noqa: F401
     import mmseg.models  # noqa: F401
+    from mmengine.registry import MODELS
     scope = backbone['type'].split('.')[0] if '.' in backbone['type'] else cfg.get('default_scope', 'mmengine')
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(dict(backbone, type=backbone['type'].split('.')[-1]))
@@ -127,7 +134,7 @@ def test_every_paper_config_keeps_its_total_batch():
 @pytest.fixture(scope='module')
 def recipe(tmp_path_factory):
     """A tiny classifier whose recipe trains 8 images a step (written as 1 GPU x 8), with the hook."""
-    from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+    from tiny_runs import tiny_classifier_cfg, write_colour_folder
     root = tmp_path_factory.mktemp('launch')
     write_colour_folder(root / 'data', per_class=8)
     cfg = tiny_classifier_cfg(root / 'unused', root / 'data', max_epochs=1)

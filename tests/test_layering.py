@@ -48,3 +48,35 @@ def test_core_runs_without_openmmlab_loaded():
         'assert not [m for m in sys.modules if m.split(".")[0] in %r], "OpenMMLab imported"\n'
         % (OPENMMLAB,))
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def _package_imports():
+    """(importing folder, imported folder) of every import between the package's top-level folders."""
+    pkg = ROOT / 'ltcv_mm'
+    for path in sorted(pkg.rglob('*.py')):
+        here = path.relative_to(pkg).parts
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level:  # relative: resolve against the file's package
+                base = list(here[:-1])[:len(here) - node.level]
+                target = base + (node.module.split('.') if node.module else [])
+            elif node.module and node.module.startswith('ltcv_mm.'):
+                target = node.module.split('.')[1:]
+            else:
+                continue
+            if len(here) > 1 and target and target[0] != here[0] and (pkg / target[0]).is_dir():
+                yield here[0], target[0]
+
+
+def test_no_two_folders_of_the_package_import_each_other():
+    edges = set(_package_imports())
+    both_ways = sorted((a, b) for a, b in edges if (b, a) in edges)
+    assert both_ways == [], both_ways
+    assert ('core', 'hooks') not in edges and not any(a == 'core' for a, _ in edges)  # core depends on nothing
+
+
+def test_no_module_of_the_package_is_over_400_lines():
+    long = {p.relative_to(ROOT).as_posix(): n for p in (ROOT / 'ltcv_mm').rglob('*.py')
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}

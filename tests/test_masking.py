@@ -7,8 +7,16 @@ import torch
 import torchvision
 from torch import nn
 
-from ltcv_mm.core import (Ticket, TicketBindingError, apply_ticket, attach_ticket, attached_masks, detach_ticket,
-                          prune, select_prunable)
+from ltcv_mm.core import (
+    Ticket,
+    TicketBindingError,
+    apply_ticket,
+    attach_ticket,
+    attached_masks,
+    detach_ticket,
+    prune,
+    select_prunable,
+)
 
 
 class TwoEncoders(nn.Module):
@@ -228,7 +236,8 @@ def test_detach_removes_buffers_and_hooks(model_and_ticket):
             p.fill_(1.0)
     model.zero_grad()
     model(torch.randn(2, 3, 32, 32)).sum().backward()
-    assert pruned_nonzero(model, ticket) > 0 and all(bool((p.grad != 0).any()) for p in model.backbone.layer1.parameters())
+    assert pruned_nonzero(model, ticket) > 0
+    assert all(bool((p.grad != 0).any()) for p in model.backbone.layer1.parameters())
     assert int((model.state_dict()['backbone.layer1.0.conv1.weight'] == 0).sum()) == 0
 
 

@@ -6,10 +6,11 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, run_tool
+from demo.tiny import narrow_model
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.core.packed_checkpoint import PackedCheckpointError, from_bytes, pack_state_dict, unpack_state_dict
-from demo.tiny import narrow_model
+
+from helpers import ROOT, run_tool
 
 TOOL = str(ROOT / 'tools/ticket.py')
 
@@ -107,6 +108,7 @@ def test_a_checkpoint_not_trained_under_the_ticket_is_refused(detector_checkpoin
 
 def test_trits_round_trip_on_known_values():
     import numpy as np
+
     from ltcv_mm.core.packed_checkpoint import pack_trits, unpack_trits
     states = np.array([0, 1, 2, 2, 1, 0, 2], dtype=np.uint8)
     packed = pack_trits(states)
@@ -157,6 +159,7 @@ def test_every_single_bit_flip_of_a_packed_checkpoint_is_refused_or_harmless():
 def test_a_version_1_packed_checkpoint_still_loads():
     import hashlib
     import json
+
     from ltcv_mm.core.packed_checkpoint import HEADER_SHA_KEY, META_KEY, _digest
     state, tensors, metadata = _small_packed()
     info = json.loads(metadata[META_KEY])

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, run_tool
-from ltcv_mm.core import load_ticket
 from demo import digits, formats
+from ltcv_mm.core import load_ticket
+
+from helpers import ROOT, run_tool
 
 
 def test_seed_downstream_recipe_runs_with_its_split_and_test_at_best(tmp_path):
@@ -51,8 +52,9 @@ def test_pt_trans_loads_every_pretrained_weight_but_the_stem(tmp_path):
     """The seed's pt_trans drops conv1 and fc: the 3x3 CIFAR stem cannot take the 7x7 one, the rest loads."""
     import torchvision
     from mmengine.config import Config
-    from mmpretrain.registry import MODELS
     from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
     from ltcv_mm.core import to_canonical
     torch.manual_seed(0)
     weights, _ = to_canonical(torchvision.models.resnet50().state_dict())
@@ -99,9 +101,11 @@ def test_seed_moco_states_keep_the_queue_and_the_optimizer_and_rewind_both_encod
     """The paper MoCo config's IMP settings in a real MoCo run (narrow, tiny data)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
+
     from ltcv_mm.hooks.runner_access import find_hook
+
     from probes import RoundProbe, StateProbe  # noqa: F401 (registers them)
-    from demo.tiny_runs import tiny_selfsup_cfg, write_colour_folder
+    from tiny_runs import tiny_selfsup_cfg, write_colour_folder
     paper = Config.fromfile(str(ROOT / 'configs/paper/imp_mocov2_r50_8xb32_in1k.py'))
     data = write_colour_folder(tmp_path / 'data', per_class=4)
     cfg = tiny_selfsup_cfg(tmp_path / 'work', data, 'MoCo', max_epochs=1)
@@ -127,9 +131,11 @@ def test_seed_simclr_loss_and_lars_run_in_a_real_simclr(tmp_path):
     """The paper SimCLR config's loss, optimizer and hooks in a real SimCLR run (narrow, tiny data)."""
     from mmengine.config import Config
     from mmengine.runner import Runner
+
     from ltcv_mm.optim import DenseNormLARS
     from ltcv_mm.optim.dense_norm_lars import PRUNED_SQ_NORM
-    from demo.tiny_runs import tiny_selfsup_cfg, write_colour_folder
+
+    from tiny_runs import tiny_selfsup_cfg, write_colour_folder
     paper = Config.fromfile(str(ROOT / 'configs/paper/imp_simclr_r50_8xb32_in1k.py'))
     data = write_colour_folder(tmp_path / 'data', per_class=4)
     cfg = tiny_selfsup_cfg(tmp_path / 'work', data, 'SimCLR', max_epochs=1)

@@ -6,11 +6,19 @@ import torch
 from mmpretrain.models.backbones import ResNet
 
 import ltcv_mm  # noqa: F401
-from demo.tiny_runs import NARROW_R50
-from ltcv_mm.core import (TicketBindingError, attach_ticket, pattern_list, prune, save_ticket,
-                          select_model_prunable, select_prunable)
+from ltcv_mm.core import (
+    TicketBindingError,
+    attach_ticket,
+    pattern_list,
+    prune,
+    save_ticket,
+    select_model_prunable,
+    select_prunable,
+)
 from ltcv_mm.core.rewind import RewindPoint
 from ltcv_mm.hooks import IMPHook, MaskApplyHook
+
+from tiny_runs import NARROW_R50
 
 
 @pytest.fixture(scope='module')

@@ -5,10 +5,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, run_tool
 from ltcv_mm.analysis.perturbation import add_relative_noise, flip_masks
 from ltcv_mm.core import Ticket, load_ticket, prune, save_ticket, select_prunable
-from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+
+from helpers import ROOT, run_tool
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 def _ticket_and_weights():

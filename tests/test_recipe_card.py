@@ -8,9 +8,10 @@ import pytest
 from mmengine.config import Config
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT
-from ltcv_mm.core.names import DEFAULT_EXCLUDE
 from demo.tiny import datasets
+from ltcv_mm.core.names import DEFAULT_EXCLUDE
+
+from helpers import ROOT
 from seed_recipe_card import CARD
 
 PAPER = ROOT / 'configs/paper'

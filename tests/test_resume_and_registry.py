@@ -11,7 +11,8 @@ from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.compat.safe_globals import mmengine_checkpoint_globals
-from demo.tiny_runs import tiny_classifier_cfg, write_colour_folder
+
+from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 
 def test_registries_live_under_the_ltcv_scope():

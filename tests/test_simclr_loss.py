@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import ltcv_mm  # noqa: F401
-from demo.tiny_runs import NARROW_R50
+
+from tiny_runs import NARROW_R50
 
 
 def _authors_loss(z: torch.Tensor, t: float) -> torch.Tensor:

@@ -9,7 +9,8 @@ from mmengine.runner import Runner
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import Ticket, TicketBindingError, load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.registry import MODELS
-from demo.tiny_runs import NARROW_R50, tiny_classifier_cfg, write_colour_folder
+
+from tiny_runs import NARROW_R50, tiny_classifier_cfg, write_colour_folder
 
 NARROW = dict(type='mmpretrain.ResNet', **NARROW_R50)
 
@@ -95,7 +96,8 @@ def test_bad_tickets_are_named(narrow_ticket, tmp_path):
         _build(tmp_path / 'missing.safetensors')
     r18 = save_ticket(prune(select_prunable(dict(torchvision.models.resnet18().named_parameters()))),
                       tmp_path / 'r18.safetensors')
-    with pytest.raises(TicketBindingError, match=r"r18.safetensors.*layer1.0.conv1.weight.*another architecture \(resnet18\)"):
+    with pytest.raises(TicketBindingError,
+                       match=r"r18.safetensors.*layer1.0.conv1.weight.*another architecture \(resnet18\)"):
         _build(r18)
     stray = save_ticket(Ticket({'layer9.0.conv1.weight': torch.ones(8, 8, 1, 1, dtype=torch.bool)}),
                         tmp_path / 'stray.safetensors')

@@ -4,8 +4,7 @@ import struct
 import pytest
 import torch
 
-from ltcv_mm.core import (Ticket, TicketFileError, load_ticket, prune, save_ticket,
-                          select_prunable)
+from ltcv_mm.core import Ticket, TicketFileError, load_ticket, prune, save_ticket, select_prunable
 
 
 @pytest.fixture(scope='module')

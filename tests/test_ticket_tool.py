@@ -2,9 +2,10 @@
 import pytest
 import torch
 
+from ltcv_mm.core import load_ticket
+
 import layouts
 from helpers import ROOT, run_tool
-from ltcv_mm.core import load_ticket
 
 TOOL = str(ROOT / 'tools/ticket.py')
 

@@ -11,11 +11,13 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
-from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.hooks.runner_access import find_hook
+
+from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint, train
 from probes import ZeroProbe
-from demo.tiny_runs import NARROW_R50 as NARROW, tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
+from tiny_runs import NARROW_R50 as NARROW
+from tiny_runs import tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
 
 
 @pytest.fixture(scope='module')
@@ -46,8 +48,7 @@ def assert_skipped_and_taken_steps(scales):
 
 
 def _train(cfg):
-    runner = Runner.from_cfg(Config(cfg))
-    runner.train()
+    runner = train(cfg)  # AMP on the CPU, as tools/train.py builds it on a machine without a GPU
     return runner, find_hook(runner, ZeroProbe)
 
 

@@ -15,10 +15,12 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint, run_tool
-from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from demo import digits, formats
 from demo.tiny import for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
+from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
+
+import dataset_files
+from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint, run_tool
 
 TRANSFER = ROOT / 'configs/transfer'
 LEAVES = sorted(p for p in TRANSFER.rglob('*.py') if '_base_' not in p.parts)
@@ -35,9 +37,9 @@ def assets(tmp_path_factory):
     scenes = {s: [digits.make_scene(glyphs, labels, rng) for _ in range(n)] for s, n in (('train', 8), ('val', 4))}
     formats.write_coco(root / 'coco', 'train2017', scenes['train'], DIGITS)
     formats.write_coco(root / 'coco', 'val2017', scenes['val'], DIGITS)
-    formats.write_voc_detection(root / 'VOCdevkit', '2007', 'trainval', scenes['train'][:4], DIGITS)
-    formats.write_voc_detection(root / 'VOCdevkit', '2012', 'trainval', scenes['train'][4:], DIGITS, start=4)
-    formats.write_voc_detection(root / 'VOCdevkit', '2007', 'test', scenes['val'], DIGITS, start=100)
+    dataset_files.write_voc_detection(root / 'VOCdevkit', '2007', 'trainval', scenes['train'][:4], DIGITS)
+    dataset_files.write_voc_detection(root / 'VOCdevkit', '2012', 'trainval', scenes['train'][4:], DIGITS, start=4)
+    dataset_files.write_voc_detection(root / 'VOCdevkit', '2007', 'test', scenes['val'], DIGITS, start=100)
     formats.write_voc_segmentation(root / 'VOCdevkit', scenes)
     for split, idx in (('train', slice(0, 40)), ('t10k', slice(40, 60))):
         formats.write_mnist_idx(root / 'fmnist', split, np.stack([digits.resize(g, 28) for g in glyphs[idx]]),
@@ -102,8 +104,7 @@ def test_transfer_config_builds_the_stock_model(leaf, assets):
     cfg.model.backbone.ticket = str(ticket)
     narrow_model(cfg.model, width=WIDTH)
     scope = cfg.default_scope
-    from mmengine.registry import DefaultScope, init_default_scope
-    from mmengine.registry import MODELS
+    from mmengine.registry import MODELS, DefaultScope, init_default_scope
     with DefaultScope.overwrite_default_scope(scope):
         init_default_scope(scope)
         model = MODELS.build(cfg.model)
@@ -270,7 +271,9 @@ def test_detection_task_imp_rewinds_only_the_pruned_kernels(assets, tmp_path):
     """Detection/train_imp.py:161-181: between states the pruned conv kernels go back to the pre-trained
     weights (masked), while BatchNorm, the stem, the neck and the heads carry on where the state ended."""
     from mmengine.runner import Runner
+
     from ltcv_mm.hooks.runner_access import find_hook
+
     from probes import RoundProbe  # noqa: F401 (registers it)
     cfg = Config.fromfile(str(tiny_config(ROOT / 'configs/paper/task/imp_faster-rcnn_r50_fpn_1xb8-120e_voc0712-416.py',
                                           assets, tmp_path / 'w', 'VOCdevkit', DIGITS)))

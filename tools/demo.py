@@ -36,7 +36,8 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo application, demo/, is not installed
-from demo.main import Demo, fresh  # noqa: E402
+from demo.layout import DemoLayout  # noqa: E402
+from demo.main import Demo  # noqa: E402
 from demo.settings import PRETRAININGS, TASKS, DemoSettings  # noqa: E402
 
 
@@ -83,7 +84,7 @@ def main(argv=None):
     warnings.filterwarnings('ignore', category=DeprecationWarning)
     work = Path(args.work_dir)
     if args.fresh:
-        fresh(work)
+        DemoLayout.of(work, args.data).remove_run()
     if args.workers < 1:
         sys.exit('error: --workers must be at least 1')
     Demo(work, s, data=args.data, workers=args.workers).run()

@@ -92,11 +92,13 @@ def zero_probe():
 def train(cfg):
     from mmengine.runner import Runner
 
+    from ltcv_mm.compat.cpu_runs import cpu_runs
     from ltcv_mm.hooks.runner_access import find_hook
     probe_type = zero_probe()
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='GPUCheckZeroProbe')]
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    with cpu_runs(cfg):  # as tools/train.py: AMP on the CPU where there is no accelerator (--device cpu)
+        runner = Runner.from_cfg(cfg)
+        runner.train()
     probe = find_hook(runner, probe_type)
     if not probe.nonzero or set(probe.nonzero) != {0}:
         raise AssertionError(f'pruned weights not zero after some steps: {probe.nonzero}')
@@ -105,8 +107,8 @@ def train(cfg):
 
 def checkpoints_hold(work: Path, ticket: Path) -> str:
     """Every checkpoint under ``work``: zeros exactly where the ticket prunes."""
-    from ltcv_mm.core import load_ticket
     from demo.runs import kept_zeros
+    from ltcv_mm.core import load_ticket
     sparsity = load_ticket(ticket).sparsity
     found = sorted(work.glob('*.pth'))
     if not found:
@@ -126,8 +128,8 @@ class Setup:
         import torch
         from mmpretrain.models.backbones import ResNet
 
-        from ltcv_mm.core import prune, save_ticket, select_prunable
         from demo.main import Demo
+        from ltcv_mm.core import prune, save_ticket, select_prunable
         self.work, self.device, self.s = work, device, settings(device)
         self.data = work / 'data'
         Demo(work, self.s, None).stage_data()
@@ -174,14 +176,15 @@ def check_masking(st: Setup) -> str:
 
 
 def check_imp(st: Setup) -> str:
-    from ltcv_mm.core import load_ticket
     from demo import runs
+    from ltcv_mm.core import load_ticket
+    from ltcv_mm.core.imp_record import RunRecord
     work = st.work / 'imp'
     cfg = runs.imp_config(st.s, 'supervised', st.data, work, st.pretrained, st.pretrained)
     cfg.load_from = None
     amp(cfg, st.device)
     runner, probe = train(cfg)
-    ticket = work / 'tickets/ticket_round01.safetensors'
+    ticket = Path(RunRecord.of_work_dir(work).ticket_path(1))
     sparsity = load_ticket(ticket).sparsity
     scale = float(runner.optim_wrapper.loss_scaler.get_scale())
     return (f'{len(probe.nonzero)} AMP steps ({runner.optim_wrapper.cast_dtype}), 0 pruned weights off zero '
@@ -217,6 +220,7 @@ def check_overhead(st: Setup) -> str:
     from mmengine.registry import DefaultScope
     from mmpretrain.structures import DataSample
 
+    from ltcv_mm.compat.cpu_amp import cpu_amp
     from ltcv_mm.core import prune, save_ticket, select_prunable
     from ltcv_mm.registry import MODELS
     cuda = st.device == 'cuda'
@@ -239,7 +243,8 @@ def check_overhead(st: Setup) -> str:
                 data_preprocessor=dict(num_classes=10, mean=[127.5] * 3, std=[64.0] * 3)))
         models[kind] = model.to(st.device)
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-        wrappers[kind] = AmpOptimWrapper(optimizer=opt, dtype='float16' if cuda else 'bfloat16')
+        with cpu_amp():  # the CPU scaler where there is no accelerator (--device cpu); stock on a GPU
+            wrappers[kind] = AmpOptimWrapper(optimizer=opt, dtype='float16' if cuda else 'bfloat16')
     data = dict(inputs=[torch.randint(0, 255, (3, size, size), dtype=torch.uint8) for _ in range(batch)],
                 data_samples=[DataSample().set_gt_label(i % 10) for i in range(batch)])
 

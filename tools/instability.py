@@ -17,7 +17,7 @@ first ones of the training set in its own order, augmented with seed 0,
 whatever the copies' seeds). Prints the metric along the path, the barrier
 (the mean of the two ends minus the worst point) and the verdict: stable
 when the barrier is below --threshold (2 points, as the paper). The
-procedure is ltcv_mm.analysis.linear_path (the demo's --instability runs it).
+procedure is ltcv_mm.engine.linear_path (the demo's --instability runs it).
 """
 import argparse
 import json
@@ -48,8 +48,8 @@ def main(argv=None):
     from mmengine.config import Config
 
     import ltcv_mm  # noqa: F401
-    from ltcv_mm.analysis.linear_path import linear_path
     from ltcv_mm.core import atomic_write_bytes
+    from ltcv_mm.engine.linear_path import linear_path
 
     cfg = Config.fromfile(args.config)
     cfg.setdefault('custom_imports', dict(imports=['ltcv_mm'], allow_failed_imports=False))

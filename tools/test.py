@@ -6,6 +6,8 @@
 from mmengine.runner import Runner
 
 from ltcv_mm.compat.cpu_distributed import leave_gloo_group
+from ltcv_mm.compat.cpu_runs import cpu_runs
+
 from runner_cli import load_config, parser
 
 
@@ -15,7 +17,8 @@ def main():
     args = p.parse_args()
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
-    Runner.from_cfg(cfg).test()
+    with cpu_runs(cfg, args.launcher):
+        Runner.from_cfg(cfg).test()
     leave_gloo_group()
 
 

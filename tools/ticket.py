@@ -35,9 +35,19 @@ from pathlib import Path
 
 import torch
 
-from ltcv_mm.core import (STRATEGIES, atomic_torch_save, infer_arch, load_ticket, prune,
-                          save_ticket, select_prunable, ticket_from_seed, ticket_to_seed, to_canonical,
-                          torch_load_safe)
+from ltcv_mm.core import (
+    STRATEGIES,
+    atomic_torch_save,
+    infer_arch,
+    load_ticket,
+    prune,
+    save_ticket,
+    select_prunable,
+    ticket_from_seed,
+    ticket_to_seed,
+    to_canonical,
+    torch_load_safe,
+)
 from ltcv_mm.core.names import DEFAULT_EXCLUDE
 
 
@@ -168,18 +178,17 @@ def cmd_kernels(args):
 
 def cmd_rewind_weights(args):
     """The weights an IMP run rewinds to, from one of its checkpoints, as canonical backbone weights."""
-    from ltcv_mm.hooks.imp_hook import CHECKPOINT_KEY
+    from ltcv_mm.core.imp_run import saved_rewind_point
     out = _new_file(args.out, args.force)
-    ckpt = torch_load_safe(args.checkpoint)
-    imp = ckpt.get(CHECKPOINT_KEY) if isinstance(ckpt, dict) else None
-    snapshot = ((imp or {}).get('rewind') or {}).get('snapshot')
-    if snapshot is None:
+    point = saved_rewind_point(torch_load_safe(args.checkpoint))
+    if point is None:
         raise ValueError(f'{args.checkpoint}: no rewind point (not an IMPHook checkpoint, or saved before '
                          f'the rewind point was taken)')
     from ltcv_mm.core.names import strip_known_prefix
+    mode, snapshot = point
     state, _ = to_canonical(strip_known_prefix(snapshot, args.prefix), 'torchvision', where=args.checkpoint)
     meta = {'ltcv_source_format': 'imp_rewind_point', 'ltcv_source_file': str(args.checkpoint),
-            'rewind': imp['rewind'].get('mode'), 'arch': infer_arch({k: tuple(v.shape) for k, v in state.items()
+            'rewind': mode, 'arch': infer_arch({k: tuple(v.shape) for k, v in state.items()
                                                                     if v.dim() == 4})}
     atomic_torch_save({'state_dict': state, 'meta': meta}, out)
     print(f'{args.checkpoint}: rewind point ({meta["rewind"]}) of a {meta["arch"]}, {len(state)} tensors '

@@ -10,8 +10,10 @@ trains that total on any number of processes: each gets total / N images a step.
 from mmengine.runner import Runner
 
 from ltcv_mm.compat.cpu_distributed import leave_gloo_group
+from ltcv_mm.compat.cpu_runs import cpu_runs
 from ltcv_mm.hooks.total_batch_hook import launch_world_size, split_total_batch
 from ltcv_mm.optim.summed_accumulation import AMP_OF
+
 from runner_cli import load_config, parser
 
 
@@ -31,7 +33,8 @@ def main():
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    Runner.from_cfg(cfg).train()
+    with cpu_runs(cfg, args.launcher):
+        Runner.from_cfg(cfg).train()
     leave_gloo_group()
 
 

@@ -1,66 +1,11 @@
-"""An IMP run's summary, ``imp_summary.json`` and ``.csv``: written here (IMPHook) and read here
-(tools/analyze_imp.py, the demo): metric against sparsity, and the sparsest ticket that still matches.
-
-The JSON holds the run's settings and one record per finished round:
-``round``, ``sparsity``, ``density``, ``metric_name``, ``metric`` (null when
-NaN or missing), ``metrics`` (every validation metric), ``train_loss`` and
-``ticket`` (the round's ticket file; null for the dense round 0) and ``best``
-(the round's best validation: ``at`` (epochs or iterations of the run),
-``metric``, and ``test``, the test metrics at that point when IMPHook runs
-with ``test_at_best``; null without validation) and ``early_bird`` (with
-IMPHook's ``early_bird``: the round's ``length`` in epochs or iterations,
-``ended_early``, the global ``iteration`` where it ended, and its ``checks``:
-``at`` (epochs or iterations into the round) and the ``distances`` from that
-mask to the earlier ones of the window; null otherwise). The CSV is the same
-records, one row each, for spreadsheets; ``test_at_best`` is the test value of
-the metric at the round's best validation (the seed code's downstream figure),
-``round_length`` and ``ended_early`` come from ``early_bird``.
-"""
+"""An IMP run's curve, read from its record (``ltcv_mm.core.imp_record``): metric against sparsity,
+and the sparsest ticket that still matches the dense round (tools/analyze_imp.py, the demo)."""
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
 
-from ..core.atomic import atomic_write_bytes
-
-SUMMARY_JSON = 'imp_summary.json'
-SUMMARY_CSV = 'imp_summary.csv'
-CSV_COLUMNS = ('round', 'sparsity', 'metric_name', 'metric', 'train_loss', 'ticket', 'best_metric', 'best_at',
-               'test_at_best', 'round_length', 'ended_early')
-
-
-def finite(value) -> float | None:
-    """``value`` as a float, or None when it is NaN or infinite (a diverged round, an empty-class mIoU)."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def write_summary(folder: str | Path, settings: dict[str, Any], records: Sequence[dict[str, Any]]) -> Path:
-    """Write (atomically) both files of a run: ``settings`` and the ``records`` so far. Returns the JSON path."""
-    folder = Path(folder)
-    summary = {**settings, 'records': list(records)}
-    _records(folder / SUMMARY_JSON, summary)  # what is written can be read back
-    path = atomic_write_bytes(folder / SUMMARY_JSON,
-                              json.dumps(summary, indent=1, allow_nan=False).encode())  # valid JSON, always
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    for r in records:
-        best = r.get('best') or {}
-        test = (best.get('test') or {}).get(r['metric_name'])
-        early = r.get('early_bird') or {}
-        writer.writerow([r['round'], f'{r["sparsity"]:.6f}', r['metric_name'] or '',
-                         '' if r['metric'] is None else r['metric'],
-                         '' if r['train_loss'] is None else r['train_loss'], r['ticket'] or '',
-                         best.get('metric', ''), best.get('at', ''), '' if test is None else test,
-                         early.get('length', ''), early.get('ended_early', '')])
-    atomic_write_bytes(folder / SUMMARY_CSV, buf.getvalue().encode())
-    return path
+from ..core.imp_record import RunRecord, is_number
 
 
 @dataclass
@@ -100,42 +45,11 @@ class IMPCurve:
         return best
 
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _records(path: Path, summary) -> list[dict]:
-    """The summary's records, each checked for the fields the curve reads."""
-    records = summary.get('records') if isinstance(summary, dict) else None
-    if not isinstance(records, list):
-        raise ValueError(f'{path}: not an IMP summary (no list of records)')
-    for i, r in enumerate(records):
-        if not isinstance(r, dict) or not isinstance(r.get('round'), int) or not _is_number(r.get('sparsity')):
-            raise ValueError(f'{path}: record {i} is not an IMP round record (round, sparsity, metrics): {r!r}')
-        if not isinstance(r.get('metrics', {}), dict):
-            raise ValueError(f'{path}: record {i} has metrics {r["metrics"]!r}, not a table')
-    return records
-
-
-def find_summary(work_dir: str | Path) -> Path:
-    """imp_summary.json of a run: the file itself, WORK_DIR/tickets/, or WORK_DIR/."""
-    p = Path(work_dir)
-    for candidate in (p, p / 'tickets' / SUMMARY_JSON, p / SUMMARY_JSON):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f'{work_dir}: no imp_summary.json there or in its tickets/ folder '
-                            '(IMPHook writes it after each round)')
-
-
 def read_curve(work_dir: str | Path, metric: str | None = None) -> IMPCurve:
     """The run's curve: its validation metric (``metric`` or the one IMPHook recorded), or its
     train loss when the run had no validation (self-supervised pre-training)."""
-    path = find_summary(work_dir)
-    try:
-        summary = json.loads(path.read_text())
-    except ValueError as e:
-        raise ValueError(f'{path}: not an IMP summary ({e})') from None
-    records = _records(path, summary)
+    run = RunRecord.find(work_dir).read()
+    path, records = run.path, run.records
     if not records or records[0]['round'] != 0:
         raise ValueError(f'{path}: the dense round 0 has not finished yet')
     if metric is None:
@@ -150,7 +64,7 @@ def read_curve(work_dir: str | Path, metric: str | None = None) -> IMPCurve:
     else:
         values = [r.get('train_loss') for r in records]
         name, higher = 'train loss', False
-    bad = [(r['round'], v) for r, v in zip(records, values) if v is not None and not _is_number(v)]
+    bad = [(r['round'], v) for r, v in zip(records, values) if v is not None and not is_number(v)]
     if bad:
         raise ValueError(f'{path}: {name} of round {bad[0][0]} is {bad[0][1]!r}, not a number')
     if values[0] is None:

@@ -9,7 +9,6 @@ stock Runner and evaluates every point with the config's evaluator.
 from __future__ import annotations
 
 import math
-
 from typing import Iterable, Mapping, Sequence
 
 import torch

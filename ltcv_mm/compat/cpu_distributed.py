@@ -1,12 +1,14 @@
-"""Let mmengine 0.10.7 run DDP on machines without a GPU (gloo backend).
+"""mmengine 0.10.7's DDP on a machine without a GPU (gloo backend), and the end of a gloo run.
 
 mmengine's PyTorch launcher calls ``torch.cuda.set_device(LOCAL_RANK)``
 unconditionally, and its Runner wraps the model in DDP with
-``device_ids=[LOCAL_RANK]``, which torch refuses for a CPU module. Both are
-adjusted only while no CUDA device is available; GPU runs are untouched.
+``device_ids=[LOCAL_RANK]``, which torch refuses for a CPU module. Inside
+``cpu_distributed()``, on a machine without CUDA, both are adjusted; with
+CUDA, or outside the block, mmengine's functions are its own.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -34,16 +36,23 @@ def _cpu_ddp_init(original):
     return init
 
 
-def allow_cpu_distributed() -> None:
+@contextlib.contextmanager
+def cpu_distributed():
+    """Runners set up inside this block launch and wrap DDP on the CPU when there is no GPU."""
     import mmengine.dist.utils as dist_utils
-    from mmengine.model.wrappers import MMDistributedDataParallel
+    from mmengine.model.wrappers import MMDistributedDataParallel as DDP
 
-    if not getattr(dist_utils._init_dist_pytorch, '_ltcv_cpu', False):
-        dist_utils._init_dist_pytorch = _cpu_init_dist_pytorch(dist_utils._init_dist_pytorch)
-        dist_utils._init_dist_pytorch._ltcv_cpu = True
-    if not getattr(MMDistributedDataParallel.__init__, '_ltcv_cpu', False):
-        MMDistributedDataParallel.__init__ = _cpu_ddp_init(MMDistributedDataParallel.__init__)
-        MMDistributedDataParallel.__init__._ltcv_cpu = True
+    if torch.cuda.is_available() or getattr(dist_utils._init_dist_pytorch, '_ltcv_cpu', False):
+        yield
+        return
+    stock = dist_utils._init_dist_pytorch, DDP.__init__
+    dist_utils._init_dist_pytorch = _cpu_init_dist_pytorch(stock[0])
+    dist_utils._init_dist_pytorch._ltcv_cpu = True
+    DDP.__init__ = _cpu_ddp_init(stock[1])
+    try:
+        yield
+    finally:
+        dist_utils._init_dist_pytorch, DDP.__init__ = stock
 
 
 def leave_gloo_group() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 original_adjust_hue = None  # mmcv's own, kept for comparison (tests)
 
 

@@ -29,8 +29,12 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .names import infer_arch, mask_key, matches_any, pattern_list, select_prunable, split_canonical
+from .names import mask_key, pattern_list, split_canonical
 from .ticket import Ticket
+from .ticket_binding import FSDP_ADVICE, TicketBindingError, bind_ticket, check_not_flattened, check_ticket_fits
+
+__all__ = ['TicketBindingError', 'TicketMasks', 'apply_ticket', 'attach_ticket', 'attached_masks',
+           'check_not_flattened', 'check_ticket_fits', 'detach_ticket', 'mask_state_dict', 'ticket_holders']
 
 ATTR = 'ltcv_masks'          # the root module's TicketMasks
 BUFFER_SUFFIX = '_ltcv_mask'  # weight -> weight_ltcv_mask
@@ -39,15 +43,6 @@ BUFFER_SUFFIX = '_ltcv_mask'  # weight -> weight_ltcv_mask
 # Adam/AdamW moments, LARS momentum); zeroing them for pruned weights keeps a
 # later step from resurrecting them.
 _ELEMENTWISE_STATE = ('momentum_buffer', 'exp_avg', 'exp_avg_sq', 'max_exp_avg_sq')
-
-_FSDP_ADVICE = ("FSDP shards parameters (FSDP1 also flattens them), so per-parameter masks cannot follow "
-                "them; train tickets with DDP (mmengine's default MMDistributedDataParallel), and shard the "
-                "optimizer state with ZeroRedundancyOptimizer if memory is short")
-
-
-class TicketBindingError(ValueError):
-    """A ticket does not fit the model it is applied to."""
-
 
 class TicketMasks:
     """A ticket attached to a module (``module.ltcv_masks``); see the module docstring.
@@ -103,7 +98,7 @@ class TicketMasks:
             param = mod._parameters.get(pname)
             if param is None:
                 raise TicketBindingError(f'{self.what}: {full!r} is no longer a parameter of the model; '
-                                         f'{_FSDP_ADVICE}')
+                                         f'{FSDP_ADVICE}')
             mask = mod._buffers[bname]
             if mask.device != param.device:
                 mask = mod._buffers[bname] = mask.to(param.device)
@@ -262,22 +257,6 @@ def _after_load(module: nn.Module, incompatible_keys) -> None:
 _ROOT_HOOKS = (_before_forward, _mask_saved, _after_load)
 
 
-def check_not_flattened(module: nn.Module, what: str, recurse: bool = True) -> None:
-    """Refuse FSDP-wrapped modules and flattened parameters, with the alternative named."""
-    try:
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-    except ImportError:  # a torch built without distributed support
-        FSDP = ()
-    for name, sub in (module.named_modules() if recurse else [('', module)]):
-        if isinstance(sub, FSDP) or 'FullyShard' in type(sub).__name__ or type(sub).__name__.startswith('FSDP'):
-            raise TicketBindingError(f'{what}: {name or "the model"} is wrapped in FSDP '
-                                     f'({type(sub).__name__}); {_FSDP_ADVICE}')
-    for name, param in (module.named_parameters() if recurse else []):
-        if type(param).__name__ in ('FlatParameter', 'DTensor') or '_flat_param' in name:
-            raise TicketBindingError(f'{what}: parameter {name!r} is a {type(param).__name__} (FSDP); '
-                                     f'{_FSDP_ADVICE}')
-
-
 def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | None = None,
                   strict: bool = True, what: str = 'ticket', mask_weights_on_forward: bool = True,
                   dense: Iterable[str] | None = None) -> TicketMasks:
@@ -297,7 +276,7 @@ def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | N
             (the zero-preserving optimizers of MaskApplyHook with masked
             gradients); loads are always masked.
     """
-    entries = _bind(module, ticket, pattern_list(prefixes, 'prefixes', allow_none=True), strict, what,
+    entries = bind_ticket(module, ticket, pattern_list(prefixes, 'prefixes', allow_none=True), strict, what,
                     pattern_list(dense, 'dense', allow_none=True))
     current: TicketMasks | None = module.__dict__.get(ATTR)
     if current is not None and [e[2] for e in entries] == current.names:
@@ -326,14 +305,6 @@ def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | N
     return masks
 
 
-def check_ticket_fits(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | None = None,
-                      dense: Iterable[str] | None = None, what: str = 'ticket') -> None:
-    """Raise TicketBindingError unless ``attach_ticket`` would accept ``ticket`` for ``module``;
-    attaches nothing."""
-    _bind(module, ticket, pattern_list(prefixes, 'prefixes', allow_none=True), True, what,
-          pattern_list(dense, 'dense', allow_none=True))
-
-
 def detach_ticket(module: nn.Module) -> None:
     """Remove a ticket attached to ``module``: its buffers and hooks (weights keep their values)."""
     masks: TicketMasks | None = module.__dict__.pop(ATTR, None)
@@ -356,76 +327,6 @@ def attached_masks(module: nn.Module) -> TicketMasks | None:
 def ticket_holders(root: nn.Module) -> list[tuple[nn.Module, TicketMasks]]:
     """Every module under ``root`` (itself included) that holds a ticket, with its masks."""
     return [(m, masks) for m in root.modules() if (masks := attached_masks(m)) is not None]
-
-
-def _bind(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | None, strict: bool,
-          what: str, dense: Iterable[str] | None = None) -> list[tuple[str, str, str]]:
-    check_not_flattened(module, what)
-    arch = ticket.meta.get('arch') or infer_arch(ticket.shapes)
-    bound = {k: 0 for k in ticket.masks}
-    entries = []
-    for full, param in module.named_parameters():
-        split = split_canonical(full)
-        if split is None:  # outside the backbone: a whole-model ticket keys these by full name
-            if full not in ticket.masks:
-                continue
-            split = ('', full)
-        elif prefixes is not None and split[0] not in prefixes:
-            continue
-        pre, canon = split
-        if canon.startswith('stem.'):  # tickets come from the plain 7x7 stem
-            raise TicketBindingError(
-                f'{what}: the model has a deep-stem ResNet ({full!r}), but the ticket comes '
-                f'from the plain ResNet stem; use a backbone with deep_stem=False (mmseg: '
-                f'ResNet, not ResNetV1c)')
-        mask = ticket.masks.get(canon)
-        if mask is None:
-            continue
-        if tuple(param.shape) != tuple(mask.shape):
-            raise TicketBindingError(
-                f'{what}: layer {canon!r} has shape {tuple(mask.shape)} in the ticket but '
-                f'{tuple(param.shape)} in the model ({full!r}); the ticket is for another '
-                f'architecture ({arch})')
-        bound[canon] += 1
-        path, _, pname = full.rpartition('.')
-        entries.append((path, pname, full))
-    if not entries:
-        raise TicketBindingError(
-            f'{what}: none of its {len(ticket.masks)} layers (e.g. {next(iter(ticket.masks))!r}) '
-            f'matches a parameter of the model'
-            + (f' under prefixes {list(prefixes)}' if prefixes is not None else ''))
-    unbound = [k for k, n in bound.items() if n == 0]
-    if unbound and strict:
-        raise TicketBindingError(
-            f'{what}: {len(unbound)} of its layers match no parameter of the model, first '
-            f'{unbound[0]!r}; the ticket is for another architecture ({arch})')
-    if strict:
-        backbones = sorted({split[0] for split in (split_canonical(full) for _, _, full in entries) if split})
-        _check_coverage(module, ticket, backbones, arch, dense, what)
-    return entries
-
-
-def _check_coverage(module: nn.Module, ticket: Ticket, prefixes: list[str], arch: str,
-                    dense: Iterable[str] | None, what: str) -> None:
-    """The other way round: every prunable layer of each bound copy of the backbone is in the ticket.
-
-    A ResNet-50 ticket fits the first blocks of a ResNet-101 shape for shape;
-    without this check the deeper model would train with its other layers
-    dense, silently. Layers matching a ``dense`` pattern may stay dense. (With
-    every layer covered both ways and shapes equal, the architectures are equal.)
-    """
-    params = dict(module.named_parameters())
-    for pre in prefixes:
-        layers = select_prunable(params, prefix=pre)
-        left = [c for c in layers if c not in ticket.masks and not matches_any(c, tuple(dense or ()))]
-        if left:
-            model_arch = infer_arch({k: tuple(v.shape) for k, v in layers.items()})
-            raise TicketBindingError(
-                f'{what}: the ticket is for {arch}, the model is a {model_arch}: {len(left)} of the '
-                f'{len(layers)} prunable layers of the model{f" (under {pre!r})" if pre else ""} are not in '
-                f'the ticket (first {left[0]!r}) and would train dense. Use a ticket of the same '
-                f'architecture, or name the layers to leave dense: dense=[{left[0]!r}, ...] (fnmatch '
-                f'patterns)')
 
 
 def apply_ticket(ticket: Ticket, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,

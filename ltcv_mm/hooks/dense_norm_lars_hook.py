@@ -29,6 +29,7 @@ class DenseNormLARSHook(Hook):
         self._seen = None
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        """Under each new ticket, once: give LARS the pruned entries' squared norm (from the rewind point)."""
         masker = find_hook(runner, MaskApplyHook)
         ticket = None if masker is None else masker.ticket
         if ticket is None or ticket is self._seen:

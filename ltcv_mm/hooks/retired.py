@@ -1,8 +1,8 @@
 """Hooks of earlier versions, kept registered so that old configs fail with the line to write instead."""
 from __future__ import annotations
 
+from ..core.imp_settings import IMPConfigError
 from ..registry import HOOKS
-from .imp_hook import IMPConfigError
 
 
 @HOOKS.register_module()

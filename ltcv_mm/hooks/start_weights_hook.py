@@ -21,5 +21,6 @@ class StartWeightsHook(Hook):
         self.path = path
 
     def before_train(self, runner) -> None:
+        """Save the weights training starts from (rank 0), after every other hook set them up."""
         if is_main_process():
             atomic_torch_save({'state_dict': unwrap(runner.model).state_dict()}, self.path)

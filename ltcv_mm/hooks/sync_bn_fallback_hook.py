@@ -31,6 +31,7 @@ class SyncBNFallbackHook(Hook):
     priority = 'VERY_HIGH'
 
     def before_run(self, runner) -> None:
+        """On a CPU model, swap SyncBatchNorm (CUDA only) for BatchNorm, and log which layers."""
         model = unwrap(runner.model)
         param = next(model.parameters(), None)
         if param is None or param.device.type != 'cpu':

@@ -142,6 +142,7 @@ class TotalBatchHook(Hook):
         return getattr(runner.cfg, 'filename', None) or 'this config'
 
     def before_train(self, runner) -> None:
+        """Refuse a launch whose GPUs x batch per GPU is not the recipe's total batch."""
         if not self.keep:
             return
         where = self._where(runner)
@@ -153,6 +154,7 @@ class TotalBatchHook(Hook):
         runner.logger.info(f'TotalBatchHook: the recipe\'s total batch {total} = {runner.world_size} GPU(s) x {share}')
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        """Once, at the first iteration: refuse plain BatchNorm over fewer images per GPU than the recipe's."""
         # BatchNorm is judged in train mode, as the loop set it (frozen stages and norm_eval are not counted)
         if self._checked_bn or not self.keep:
             return

@@ -2,17 +2,16 @@
 
 ``tools/instability.py`` and the demo's ``--instability`` option run this;
 the pieces (interpolation, BatchNorm statistics, barrier) are plain torch in
-``instability.py``.
+``ltcv_mm/analysis/instability.py``.
 """
 from __future__ import annotations
 
-import math
-
 import copy
+import math
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .instability import barrier, interpolate, recompute_batchnorm, verdict_of
+from ..analysis.instability import barrier, interpolate, recompute_batchnorm, verdict_of
 
 
 def _train_copy(cfg, seed: int, work_dir: Path, start: Path, first: bool):

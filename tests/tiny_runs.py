@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .formats import write_image_folder
+from demo.formats import write_image_folder
 
 # The tiny runs' backbone: a ResNet-50 at width 8 (mmpretrain.ResNet arguments).
 NARROW_R50 = dict(depth=50, stem_channels=8, base_channels=8, out_indices=(3,))

@@ -1,0 +1,72 @@
+"""Checks of a Runner's set-up for an IMP run, made before training: what the run needs from the loops."""
+from __future__ import annotations
+
+from ..core import select_prunable
+from ..core.imp_settings import IMPConfigError, IMPSettings
+from .runner_access import schedulers, unwrap
+
+
+def check_one_ticket_hook(runner, hook, ticket_hook: type) -> None:
+    """IMPHook enforces its run's ticket itself: no other hook may hold one."""
+    others = [type(h).__name__ for h in runner.hooks if isinstance(h, ticket_hook) and h is not hook]
+    if others:
+        raise IMPConfigError(
+            f'IMPHook enforces the ticket of its run itself: remove {" and ".join(others)} from '
+            f"custom_hooks (a ticket to start from goes to IMPHook: dict(type='ltcv.IMPHook', "
+            f"ticket=...)); see the README, 'IMP configs'")
+
+
+def left_dense(runner, s: IMPSettings) -> list[str] | None:
+    """The backbone's prunable layers that include / exclude keep out of every ticket of the run."""
+    params = dict(unwrap(runner.model).named_parameters())
+    return sorted(set(select_prunable(params, prefix=s.prefix)) - set(s.prunable(params))) or None
+
+
+def check_loops(runner, s: IMPSettings) -> None:
+    """The validation and test loops the settings need are there."""
+    if s.needs_validation and runner.val_loop is None:
+        raise IMPConfigError("IMPHook: rewind_at='round_best' needs a validation loop (val_dataloader, "
+                             "val_cfg, val_evaluator) to find round 0's best weights")
+    if s.test_at_best and runner.test_loop is None:
+        raise IMPConfigError('IMPHook: test_at_best needs a test loop (test_dataloader, test_cfg, '
+                             'test_evaluator)')
+
+
+def warn_schedulers(runner, interval: int, unit: str) -> None:
+    """Parameter schedulers restart every round, so they should describe one round: warn when not."""
+    for sched in schedulers(runner):
+        if sched.end < interval or sched.begin >= interval:
+            runner.logger.warning(
+                f'IMP: {type(sched).__name__} spans [{sched.begin}, {sched.end}) {unit} but restarts '
+                f'every round of {interval} {unit}: it will stop or never start within a '
+                f'round. Schedulers should describe one round.')
+
+
+def check_metric_name(runner, metric: str | None) -> None:
+    """Refuse before training a ``metric`` that none of the evaluator's metrics can report.
+
+    Evaluators name their results only when they run; but every result
+    key of a metric with a prefix starts with ``prefix/``, so a name
+    under none of the prefixes can never appear.
+    """
+    loop = runner.val_loop if metric is not None else None
+    metrics = getattr(getattr(loop, 'evaluator', None), 'metrics', None) or []
+    prefixes = [getattr(m, 'prefix', None) for m in metrics]
+    if prefixes and all(prefixes) and metric.split('/')[0] not in prefixes:
+        raise IMPConfigError(
+            f'IMPHook: metric {metric!r} cannot come from the validation evaluator, whose metrics '
+            f'report {", ".join(repr(p + "/...") for p in prefixes)} only: name one of those keys '
+            f'(as the log prints them after a validation, e.g. {prefixes[0] + "/top1"!r})')
+
+
+def check_prunable(weights: dict, s: IMPSettings, ticket) -> None:
+    """The settings select some weights, and cover every layer of the starting ticket."""
+    if not weights:
+        raise IMPConfigError(
+            f'IMPHook: no prunable parameter matched include={list(s.include)} '
+            f'exclude={list(s.exclude)} prefix={s.prefix!r}: the model has no ResNet conv '
+            f'weight under those patterns')
+    for name in (ticket.masks if ticket is not None else ()):
+        if name not in weights:
+            raise IMPConfigError(f'IMPHook: the starting ticket covers {name!r}, which is not '
+                                 f'among the prunable parameters')
