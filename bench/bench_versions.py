@@ -25,12 +25,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def flat(figures: dict, prefix: str = '') -> dict:
+    """``{'round1': {'speedup': 18.1}}`` -> ``{'round1.speedup': 18.1}``: every number of a benchmark's JSON."""
+    out = {}
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f'{prefix}{key}.'))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[prefix + key] = value
+    return out
+
+
 def run_bench(tree: Path, script: str, args: list[str], out: Path) -> dict:
     proc = subprocess.run([sys.executable, str(tree / 'bench' / script), *args, '--json', str(out)], cwd=tree,
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tree)))
     if proc.returncode:
         sys.exit(f'{script} failed in {tree}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}')
-    return json.loads(out.read_text())
+    return flat(json.loads(out.read_text()))
 
 
 def main() -> None:
@@ -56,13 +67,13 @@ def main() -> None:
     rev = subprocess.run(['git', 'rev-parse', '--short', a.base], cwd=ROOT, capture_output=True, text=True).stdout
     print(f'{a.script} {" ".join(a.args)}: medians of {a.repeats} runs each; base {a.base} ({rev.strip()}), '
           f'this = the working tree')
-    print(f'  {"figure":36s} {"base":>12s} {"this":>12s} {"this/base":>10s}')
+    print(f'  {"figure":44s} {"base":>12s} {"this":>12s} {"this/base":>10s}')
     for key in figures['base'][0]:
-        values = {k: [f[key] for f in fs if isinstance(f.get(key), (int, float))] for k, fs in figures.items()}
-        if not values['base'] or not values['this']:
+        values = {k: [f[key] for f in fs if key in f] for k, fs in figures.items()}
+        if not values['this']:
             continue
         b, t = statistics.median(values['base']), statistics.median(values['this'])
-        print(f'  {key:36s} {b:12.6g} {t:12.6g} {t / b if b else float("nan"):10.3f}')
+        print(f'  {key:44s} {b:12.6g} {t:12.6g} {t / b if b else float("nan"):10.3f}')
 
 
 if __name__ == '__main__':

@@ -354,3 +354,20 @@ def test_a_metric_no_evaluator_reports_is_refused_before_training(data, tmp_path
                                              r"metrics report 'accuracy/...'"):
         runner.train()
     assert runner.iter == 0
+
+
+def _log_text(work) -> str:
+    return '\n'.join(p.read_text() for p in sorted(work.rglob('*.log')))
+
+
+def test_settings_that_would_silently_do_nothing_are_reported(data, tmp_path):
+    """MaskApplyHook without any ticket trains dense; keep_dense matching no layer prunes the final ones:
+    both said in the log, before training."""
+    cfg = tiny_classifier_cfg(tmp_path / 'dense', data)
+    cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook')]
+    Runner.from_cfg(Config(cfg)).train()
+    assert 'MaskApplyHook: no ticket (none given, none in the checkpoint loaded)' in _log_text(tmp_path / 'dense')
+    cfg = tiny_classifier_cfg(tmp_path / 'imp', data)
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', rounds=1, scope='model', keep_dense=['*.no_such_layer.*'])]
+    Runner.from_cfg(Config(cfg)).train()
+    assert "keep_dense ['*.no_such_layer.*'] matches no parameter of the model" in _log_text(tmp_path / 'imp')

@@ -230,10 +230,32 @@ def dataclasses_frozen():
 
 def test_the_state_keeps_the_checkpoint_layout_of_runs_made_before_imp_run(tmp_path):
     """IMPHook's checkpoint entry ``ltcv_imp`` had these keys before the run moved to core: such runs resume."""
-    trainer = Trainer(_run(tmp_path, 'layout', early_bird=dict(interval=1, window=2)))
+    trainer = Trainer(_run(tmp_path, 'layout', interval=3, early_bird=dict(interval=1, window=2)))
     trainer.start()
-    trainer.train(until=INTERVAL + 1)
+    trainer.train(until=4)
     state = trainer.run.state_dict()
     assert set(state) == {'round', 'rounds', 'records', 'restart', 'rewind', 'best', 'round_start', 'early_bird'}
     assert set(state['rewind']) == {'mode', 'at', 'keys', 'best', 'snapshot'}
     assert set(state['early_bird']) == {'window', 'checks'} and state['round'] == 1
+
+
+@pytest.mark.parametrize('early_bird, message', [
+    (dict(interval=2, window=3), r'early_bird window 3 x interval 2 = 6 epochs is not shorter than the round \(6'),
+    (dict(interval=1, window=2, min_progress=6), r'early_bird min_progress 6 epochs is not shorter than the round'),
+])
+def test_early_bird_settings_that_could_never_end_a_round_are_refused(early_bird, message):
+    s = IMPSettings.check(interval=6, rounds=2, early_bird=early_bird)
+    with pytest.raises(IMPConfigError, match=message):
+        IMPPlan.make(s, configured=6, prunable=100, unit='epochs')
+    IMPPlan.make(IMPSettings.check(interval=7, rounds=2, early_bird=early_bird), configured=7, prunable=100,
+                 unit='epochs')  # one epoch more and the window fills inside the round
+
+
+def test_a_checkpoint_from_a_later_round_than_the_run_has_is_refused(tmp_path):
+    first = Trainer(_run(tmp_path, 'long', rounds=3))
+    first.start()
+    first.train(until=3 * INTERVAL + 1)  # in round 3
+    shorter = _run(tmp_path, 'long', rounds=2)
+    shorter.load_state_dict(first.run.state_dict())
+    with pytest.raises(IMPConfigError, match=r'the checkpoint resumed is in round 3, but this run has 2 rounds'):
+        shorter.start(configured=INTERVAL, prunable=1000)

@@ -171,3 +171,28 @@ def test_a_version_1_packed_checkpoint_still_loads():
         unpack_state_dict(tensors, {META_KEY: text})
     with pytest.raises(PackedCheckpointError, match='does not match its SHA-256'):  # a v1 digest in a v2 file
         unpack_state_dict(tensors, {META_KEY: text, HEADER_SHA_KEY: hashlib.sha256(text.encode()).hexdigest()})
+
+
+def test_pack_refuses_its_own_input_a_foreign_ticket_and_a_list_and_counts_every_packed_layer(
+        detector_checkpoint, tmp_path):
+    root, ticket, ckpt = detector_checkpoint
+    packed = len(load_ticket(ticket).masks)  # every backbone layer, stored with -0.0 (trits) or without (mask)
+    out = run_tool(TOOL, 'pack', str(root / 'ckpt.pth'), '--ticket', str(ticket), '-o', str(tmp_path / 'p.st'))
+    assert f'{len(ckpt["state_dict"])} tensors, {packed} packed' in out.stdout
+    copy = tmp_path / 'ckpt.pth'
+    copy.write_bytes((root / 'ckpt.pth').read_bytes())
+    proc = run_tool(TOOL, 'pack', str(copy), '--ticket', str(ticket), '-o', str(copy), '--force', check=False)
+    assert proc.returncode == 1 and 'is also the input' in proc.stderr
+    assert copy.read_bytes() == (root / 'ckpt.pth').read_bytes()  # the input (with its optimizer state) intact
+    proc = run_tool(TOOL, 'unpack', str(tmp_path / 'p.st'), '-o', str(tmp_path / 'p.st'), '--force', check=False)
+    assert proc.returncode == 1 and 'is also the input' in proc.stderr
+    other = {f'head.{k}': v for k, v in ckpt['state_dict'].items() if not k.startswith('backbone.')}
+    torch.save(other, tmp_path / 'heads.pth')
+    proc = run_tool(TOOL, 'pack', str(tmp_path / 'heads.pth'), '--ticket', str(ticket), '-o', str(tmp_path / 'h.st'),
+                    check=False)
+    assert proc.returncode == 1 and 'the ticket matches none of the' in proc.stderr and 'heads.pth' in proc.stderr
+    assert not (tmp_path / 'h.st').exists()
+    torch.save([1, 2], tmp_path / 'list.pth')
+    proc = run_tool(TOOL, 'pack', str(tmp_path / 'list.pth'), '--ticket', str(ticket), '-o', str(tmp_path / 'l.st'),
+                    check=False)
+    assert proc.returncode == 1 and 'not a checkpoint' in proc.stderr and 'list' in proc.stderr, proc.stderr

@@ -46,3 +46,9 @@ def test_equality_compares_masks_not_meta():
 def test_masks_must_be_bool():
     with pytest.raises(TypeError, match='torch.bool'):
         Ticket({'layer1.0.conv1.weight': torch.ones(2, 2, 1, 1)})
+
+
+def test_empty_layers_are_those_with_no_weight_kept():
+    t = Ticket({'a': torch.tensor([True, False]), 'b': torch.zeros(3, dtype=torch.bool),
+                'c': torch.zeros(0, dtype=torch.bool)})
+    assert t.empty_layers == ['b', 'c']

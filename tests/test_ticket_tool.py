@@ -1,11 +1,15 @@
 """tools/ticket.py as a user runs it."""
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
-from ltcv_mm.core import load_ticket
+from ltcv_mm.core import load_ticket, prune, save_ticket
 
 import layouts
-from helpers import ROOT, run_tool
+from helpers import ROOT, checkout_env, run_tool
 
 TOOL = str(ROOT / 'tools/ticket.py')
 
@@ -69,3 +73,15 @@ def test_bad_input_errors(pretrained, tmp_path):
     torch.save({'layer1.0.conv1.weight_mask': torch.full((2, 2, 1, 1), 0.3)}, nonbinary)
     proc = run_tool(TOOL, 'import', str(nonbinary), '-o', str(tmp_path / 'x.safetensors'), check=False)
     assert proc.returncode != 0 and 'not binary' in proc.stderr and 'layer1.0.conv1.weight_mask' in proc.stderr
+
+
+def test_info_into_a_pipe_whose_reader_has_gone_stops_quietly(tmp_path):
+    """``ticket.py info T | head -1``: the reader closes the pipe early; no 'Broken pipe' message, no traceback."""
+    ticket = save_ticket(prune({'layer1.0.conv1.weight': torch.randn(8, 8, 3, 3)}, rounds=1),
+                         tmp_path / 't.safetensors')
+    read, write = os.pipe()
+    os.close(read)  # gone before anything is written: every write fails, whatever the timing
+    proc = subprocess.run([sys.executable, TOOL, 'info', str(ticket)], stdout=write, stderr=subprocess.PIPE,
+                          text=True, env=checkout_env())
+    os.close(write)
+    assert proc.returncode == 1 and 'Broken pipe' not in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ltcv_mm.analysis.imp_summary import read_curve
 
+from cli_checks import output_file
+
 
 def _tolerance(text: str) -> float:
     value = float(text)
@@ -31,6 +33,7 @@ def main(argv=None):
     p.add_argument('--tolerance', type=_tolerance, default=0.0, help='allowed drop below dense (default 0)')
     p.add_argument('--png', help='also plot the curve to this file')
     args = p.parse_args(argv)
+    output_file(args.png, '--png')
     try:
         curve = read_curve(args.work_dir, args.metric)
     except (ValueError, KeyError, FileNotFoundError) as e:

@@ -24,16 +24,22 @@ import json
 import sys
 from pathlib import Path
 
+from cli_checks import existing_file, number_in, output_file, whole_number
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config')
     p.add_argument('--ticket', help='ticket enforced by MaskApplyHook (default: the config\'s own)')
-    p.add_argument('--seeds', type=int, nargs=2, default=[0, 1], help='randomness seeds of the two copies')
-    p.add_argument('--alphas', type=int, default=30, help='points on the path, ends included (default 30)')
-    p.add_argument('--bn-batches', type=int, default=20, help='training batches for BatchNorm statistics '
+    p.add_argument('--seeds', type=whole_number(0, 2 ** 31 - 1), nargs=2, default=[0, 1],
+                   help='randomness seeds of the two copies')
+    p.add_argument('--alphas', type=whole_number(2, 10 ** 6), default=30,
+                   help='points on the path, ends included (default 30)')
+    p.add_argument('--bn-batches', type=whole_number(0, 10 ** 9), default=20,
+                   help='training batches for BatchNorm statistics '
                    '(0: keep the interpolated running statistics; each end is then exactly its copy)')
-    p.add_argument('--threshold', type=float, default=2.0, help='barrier below which the ticket is stable')
+    p.add_argument('--threshold', type=number_in(0, 1e9, 'a barrier >= 0'), default=2.0,
+                   help='barrier below which the ticket is stable')
     p.add_argument('--metric', help='validation metric (default: the first)')
     p.add_argument('--work-dir', default='work_dirs/instability')
     p.add_argument('--out', help='JSON with the path')
@@ -43,8 +49,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.alphas < 2:
-        sys.exit('error: --alphas must be at least 2 (the two ends)')
+    existing_file(args.config, 'CONFIG')
+    existing_file(args.ticket, '--ticket')
+    output_file(args.out, '--out')
+    output_file(args.png, '--png')
     from mmengine.config import Config
 
     import ltcv_mm  # noqa: F401

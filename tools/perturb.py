@@ -21,18 +21,20 @@ from pathlib import Path
 
 import torch
 
+from cli_checks import existing_file, number_in, output_file, whole_number
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('--ticket', help='ticket to apply (default: the one the model carries)')
-    p.add_argument('--noise', type=float, nargs='*', default=[0.0, 0.05, 0.1, 0.2, 0.5],
-                   help='relative noise scales (default: 0 0.05 0.1 0.2 0.5)')
-    p.add_argument('--flips', type=float, nargs='*', default=[0.0, 0.01, 0.05, 0.1, 0.2],
+    p.add_argument('--noise', type=number_in(0, 1e6, 'a noise scale >= 0'), nargs='*',
+                   default=[0.0, 0.05, 0.1, 0.2, 0.5], help='relative noise scales (default: 0 0.05 0.1 0.2 0.5)')
+    p.add_argument('--flips', type=number_in(0, 1, 'a fraction'), nargs='*', default=[0.0, 0.01, 0.05, 0.1, 0.2],
                    help='fractions of kept weights flipped (default: 0 0.01 0.05 0.1 0.2)')
-    p.add_argument('--repeats', type=int, default=3)
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--repeats', type=whole_number(1, 10 ** 6), default=3)
+    p.add_argument('--seed', type=whole_number(0, 2 ** 62), default=0)
     p.add_argument('--metric', help='test metric to report (default: the first)')
     p.add_argument('--work-dir', help='where the runner logs (default: work_dirs/perturb)')
     p.add_argument('--out', help='JSON with every evaluation')
@@ -56,8 +58,11 @@ def _masked_root(model, ticket_path):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.repeats < 1:
-        sys.exit('error: --repeats must be at least 1')
+    existing_file(args.config, 'CONFIG')
+    existing_file(args.checkpoint, 'CHECKPOINT')
+    existing_file(args.ticket, '--ticket')
+    output_file(args.out, '--out')
+    output_file(args.png, '--png')
     from mmengine.config import Config
     from mmengine.runner import Runner
 
@@ -108,7 +113,10 @@ def main(argv=None):
             runs = 1 if level == 0 else args.repeats
             values = []
             for r in range(runs):
-                key, value = evaluate(kind, level, args.seed + r)
+                try:
+                    key, value = evaluate(kind, level, args.seed + r)
+                except KeyError as e:  # --metric, at the first evaluation
+                    sys.exit(f'error: --metric: {e.args[0]}')
                 values.append(value)
             results[kind][level] = values
             mean = sum(values) / len(values)

@@ -30,6 +30,7 @@
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def cmd_prune(args):
 
 
 def _warn_if_useless(ticket, weights, strategy: str) -> None:
-    empty = [n for n, m in ticket.masks.items() if not bool(m.any())]
+    empty = ticket.empty_layers
     if empty:
         print(f'warning: {len(empty)} of {len(ticket.masks)} layers are pruned completely (first {empty[0]!r}; '
               f'{ticket.kept} weights kept in all): no signal passes through them', file=sys.stderr)
@@ -104,9 +105,13 @@ def cmd_info(args):
         print(f'  {name:34s} {ticket.masks[name].numel():10,d} {sp:9.2%}')
 
 
-def _new_file(path, force: bool) -> Path:
-    """``path``, refused (before any work) when it exists and ``--force`` was not given."""
+def _new_file(path, force: bool, inputs=()) -> Path:
+    """``path``, refused (before any work) when it exists and ``--force`` was not given, and always when
+    it is one of the command's ``inputs`` (``--force`` would replace what is being read)."""
     out = Path(path)
+    for given in inputs:
+        if out.exists() and Path(given).exists() and out.resolve() == Path(given).resolve():
+            raise ValueError(f'{out} is also the input {given}: write the result to another file')
     if out.exists() and not force:
         raise FileExistsError(f'{out} already exists; pass --force to overwrite it')
     return out
@@ -114,7 +119,7 @@ def _new_file(path, force: bool) -> Path:
 
 def cmd_export(args):
     ticket = load_ticket(args.ticket)
-    out = _new_file(args.out, args.force)
+    out = _new_file(args.out, args.force, inputs=(args.ticket,))
     atomic_torch_save(ticket_to_seed(ticket, args.prefix), out)
     print(f'wrote {out}: {len(ticket.masks)} "*.weight_mask" tensors')
 
@@ -179,7 +184,7 @@ def cmd_kernels(args):
 def cmd_rewind_weights(args):
     """The weights an IMP run rewinds to, from one of its checkpoints, as canonical backbone weights."""
     from ltcv_mm.core.imp_run import saved_rewind_point
-    out = _new_file(args.out, args.force)
+    out = _new_file(args.out, args.force, inputs=(args.checkpoint,))
     point = saved_rewind_point(torch_load_safe(args.checkpoint))
     if point is None:
         raise ValueError(f'{args.checkpoint}: no rewind point (not an IMPHook checkpoint, or saved before '
@@ -198,18 +203,25 @@ def cmd_rewind_weights(args):
 def cmd_pack(args):
     """A fine-tuned checkpoint with the ticket's layers stored as kept values and bit-packed masks."""
     from ltcv_mm.core import atomic_write_bytes
-    from ltcv_mm.core.packed_checkpoint import pack_state_dict, to_bytes
-    out = _new_file(args.out, args.force)
+    from ltcv_mm.core.packed_checkpoint import MASK, TRITS, PackedCheckpointError, pack_state_dict, to_bytes
+    out = _new_file(args.out, args.force, inputs=(args.checkpoint, args.ticket))
     ckpt = torch_load_safe(args.checkpoint)
-    wrapped = isinstance(ckpt, dict) and isinstance(ckpt.get('state_dict'), dict)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'{args.checkpoint}: not a checkpoint (a state dict, or a dict with a state_dict); it '
+                         f'holds a {type(ckpt).__name__}')
+    wrapped = isinstance(ckpt.get('state_dict'), dict)
     state = ckpt['state_dict'] if wrapped else ckpt
     meta = {'source': str(args.checkpoint), 'wrapped': wrapped,
             'checkpoint_meta': ckpt.get('meta') if wrapped else None,
             'dropped': sorted(k for k in ckpt if k not in ('state_dict', 'meta')) if wrapped else []}
-    tensors, metadata = pack_state_dict(state, load_ticket(args.ticket), meta=meta)
+    try:
+        tensors, metadata = pack_state_dict(state, load_ticket(args.ticket), meta=meta)
+    except PackedCheckpointError as e:
+        raise ValueError(f'{args.checkpoint} under {args.ticket}: {e}') from None
     atomic_write_bytes(out, to_bytes(tensors, metadata))
     before, after = Path(args.checkpoint).stat().st_size, out.stat().st_size
-    print(f'{args.checkpoint}: {len(state)} tensors, {sum(1 for k in tensors if k.endswith("::mask"))} packed '
+    packed = sum(1 for k in tensors if k.endswith((MASK, TRITS)))
+    print(f'{args.checkpoint}: {len(state)} tensors, {packed} packed '
           f'under {args.ticket}; {before:,} -> {after:,} bytes ({after / before:.3f})'
           + (f'; not kept: {", ".join(meta["dropped"])}' if meta['dropped'] else ''))
 
@@ -217,7 +229,7 @@ def cmd_pack(args):
 def cmd_unpack(args):
     """The stock checkpoint a packed one was made from (its state dict bit for bit, and its meta)."""
     from ltcv_mm.core.packed_checkpoint import from_bytes, unpack_state_dict
-    out = _new_file(args.out, args.force)
+    out = _new_file(args.out, args.force, inputs=(args.packed,))
     tensors, metadata = from_bytes(Path(args.packed).read_bytes(), where=args.packed)
     state, info = unpack_state_dict(tensors, metadata, where=args.packed)
     meta = info.get('meta') or {}
@@ -324,6 +336,10 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         args.func(args)
+        sys.stdout.flush()  # here, where a reader that has gone (| head) is caught below
+    except BrokenPipeError:  # stop quietly, as Unix tools do; nothing more can be printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except (ValueError, KeyError, OSError) as e:  # OSError: missing, existing, unwritable files
         sys.exit(f'error: {e.args[0] if isinstance(e, KeyError) else e}')
 

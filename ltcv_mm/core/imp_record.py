@@ -71,6 +71,11 @@ def check_records(path: Path | str, summary: Any) -> list[dict]:
             raise ValueError(f'{path}: record {i} is not an IMP round record (round, sparsity, metrics): {r!r}')
         if not isinstance(r.get('metrics', {}), dict):
             raise ValueError(f'{path}: record {i} has metrics {r["metrics"]!r}, not a table')
+        if not 0.0 <= r['sparsity'] <= 1.0:
+            raise ValueError(f'{path}: record {i} (round {r["round"]}) has sparsity {r["sparsity"]!r}, outside [0, 1]')
+        if i and r['round'] <= records[i - 1]['round']:
+            raise ValueError(f'{path}: record {i} is round {r["round"]} after round {records[i - 1]["round"]}; '
+                             f'rounds must increase')
     return records
 
 

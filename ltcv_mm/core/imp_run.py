@@ -45,7 +45,7 @@ def single_process(make: Callable[[], Any]) -> Any:
 
 
 class IMPRun:
-    """The state and steps of one IMP run (see ``IMPHook`` for what the settings mean).
+    """The state and steps of one IMP run (``IMPSettings`` says what each setting means).
 
     Args:
         settings: the run's checked settings.
@@ -80,6 +80,10 @@ class IMPRun:
         s, unit = self.settings, 'epochs' if by_epoch else 'iterations'
         self.by_epoch = by_epoch
         self.plan = IMPPlan.make(s, configured, prunable, unit, self.who, rounds=self._rounds_saved)
+        if self.round > self.plan.rounds:  # a resumed checkpoint from further on than this run goes
+            raise IMPConfigError(f'{self.who}: the checkpoint resumed is in round {self.round}, but this run has '
+                                 f'{self.plan.rounds} rounds: resume with the settings that made it (rounds >= '
+                                 f'{self.round})')
         if self.round_start is None:  # a fresh run (or a checkpoint from before early-bird rounds)
             self.round_start = self.plan.round_start(self.round)
         first_pruning, at_unit = self.plan.first_pruning, unit

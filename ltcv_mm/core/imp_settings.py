@@ -257,9 +257,17 @@ class IMPPlan:
                 raise IMPConfigError(f'{who}: a run of {configured} {unit} holds no pruning round '
                                      f'of {interval} {unit} followed by training: make it at least '
                                      f'{2 * interval} {unit}, or set rounds')
-        if s.early_bird and s.early_bird['interval'] >= interval:
-            raise IMPConfigError(f'{who}: early_bird interval ({s.early_bird["interval"]} {unit}) must be '
+        eb = s.early_bird
+        if eb and eb['interval'] >= interval:
+            raise IMPConfigError(f'{who}: early_bird interval ({eb["interval"]} {unit}) must be '
                                  f'shorter than the round ({interval} {unit}), or no mask is drawn inside it')
+        if eb and eb['window'] * eb['interval'] >= interval:  # masks are drawn strictly inside the round
+            raise IMPConfigError(f'{who}: early_bird window {eb["window"]} x interval {eb["interval"]} = '
+                                 f'{eb["window"] * eb["interval"]} {unit} is not shorter than the round ({interval} '
+                                 f'{unit}): the window never fills, so no round can end early')
+        if eb and eb['min_progress'] >= interval:
+            raise IMPConfigError(f'{who}: early_bird min_progress {eb["min_progress"]} {unit} is not shorter than '
+                                 f'the round ({interval} {unit}), so no round can end early')
         return cls(interval, rounds, s.prune_first)
 
     @property

@@ -113,6 +113,10 @@ def pack_state_dict(state: Mapping[str, torch.Tensor], ticket: Ticket,
         else:
             tensors[key + MASK] = torch.from_numpy(pack_mask(mask))
         packed[key] = {'shape': list(t.shape), 'dtype': str(t.dtype).removeprefix('torch.')}
+    if not packed:
+        raise PackedCheckpointError(f'the ticket matches none of the {len(state)} tensors (first '
+                                    f'{next(iter(state), None)!r}; the ticket\'s first layer '
+                                    f'{next(iter(ticket.masks), None)!r}): it is the ticket of another model')
     info = {'format': FORMAT, 'version': VERSION, 'ticket_sha256': ticket_digest(ticket), 'keys': list(state),
             'packed': packed, 'sha256': {name: _digest(t) for name, t in tensors.items()},
             'meta': meta}

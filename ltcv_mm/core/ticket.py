@@ -57,6 +57,11 @@ class Ticket:
         return {k: int(torch.count_nonzero(m)) / m.numel() for k, m in self.masks.items()}
 
     @property
+    def empty_layers(self) -> list[str]:
+        """Layers with no weight kept: no signal passes through them."""
+        return [name for name, mask in self.masks.items() if not bool(mask.any())]
+
+    @property
     def shapes(self) -> dict[str, tuple[int, ...]]:
         return {k: tuple(m.shape) for k, m in self.masks.items()}
 

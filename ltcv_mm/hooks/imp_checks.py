@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..core import select_prunable
 from ..core.imp_settings import IMPConfigError, IMPSettings
+from ..core.names import matches_any
 from .runner_access import schedulers, unwrap
 
 
@@ -20,6 +21,23 @@ def left_dense(runner, s: IMPSettings) -> list[str] | None:
     """The backbone's prunable layers that include / exclude keep out of every ticket of the run."""
     params = dict(unwrap(runner.model).named_parameters())
     return sorted(set(select_prunable(params, prefix=s.prefix)) - set(s.prunable(params))) or None
+
+
+def check_setup(runner, s: IMPSettings, interval: int, unit: str) -> None:
+    """Everything the run needs from the loops, checked once its plan is fixed."""
+    check_loops(runner, s)
+    warn_schedulers(runner, interval, unit)
+    check_metric_name(runner, s.metric)
+    warn_nothing_kept_dense(runner, s)
+
+
+def warn_nothing_kept_dense(runner, s: IMPSettings) -> None:
+    """With ``scope='model'``, ``keep_dense`` patterns that match no layer leave the final layers prunable."""
+    names = [n for n, _ in unwrap(runner.model).named_parameters()]
+    if s.scope == 'model' and not any(matches_any(n, s.keep_dense) for n in names):
+        runner.logger.warning(f'IMP: keep_dense {list(s.keep_dense)} matches no parameter of the model, so '
+                              f'its final classifier and box / mask layers are pruned too; name them (e.g. '
+                              f'keep_dense=[{names[-1]!r}])')
 
 
 def check_loops(runner, s: IMPSettings) -> None:

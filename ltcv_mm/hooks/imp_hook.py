@@ -12,26 +12,10 @@ from ..core.imp_record import RECORD_DIR, RunRecord
 from ..core.imp_run import CHECKPOINT_KEY, IMPRun
 from ..core.imp_settings import IMPConfigError, IMPSettings
 from ..registry import HOOKS
-from .imp_checks import (
-    check_loops,
-    check_metric_name,
-    check_one_ticket_hook,
-    check_prunable,
-    left_dense,
-    warn_schedulers,
-)
+from .imp_checks import check_one_ticket_hook, check_prunable, check_setup, left_dense
 from .mask_apply_hook import MaskApplyHook
-from .runner_access import (
-    by_epoch,
-    from_rank0,
-    progress,
-    recent_train_loss,
-    restart_training,
-    set_run_length,
-    training_state,
-    unwrap,
-    validate_now,
-)
+from .runner_access import by_epoch, from_rank0, progress, set_run_length, unwrap
+from .runner_rounds import recent_train_loss, restart_training, training_state, validate_now
 from .ticket_enforcement import HoldsTicket, TicketEnforcement
 
 __all__ = ['IMPConfigError', 'IMPHook']
@@ -97,9 +81,7 @@ class IMPHook(HoldsTicket, Hook):
         check_prunable(weights, s, self.ticket)
         plan = run.start(loop.max_epochs if epochs else loop.max_iters, sum(w.numel() for w in weights.values()),
                          epochs, len(runner.train_dataloader))
-        check_loops(runner, s)
-        warn_schedulers(runner, plan.interval, run.unit)
-        check_metric_name(runner, s.metric)
+        check_setup(runner, s, plan.interval, run.unit)
         set_run_length(runner, run.length)
         run.record, run.writes = RunRecord(s.save_dir or osp.join(runner.work_dir, RECORD_DIR)), is_main_process()
         run.restart = run.restart or training_state(runner)  # a resumed run restored its own
@@ -211,6 +193,9 @@ class IMPHook(HoldsTicket, Hook):
         self.masking.set(runner, ticket)  # zeroes the pruned weights and their (restarted) optimizer state
         set_run_length(runner, self.run.length)  # shorter when the round ended early
         runner.message_hub.update_info(ROUND_INFO_KEY, self.run.round)
+        if ticket.empty_layers:
+            runner.logger.warning(f'IMP: {len(ticket.empty_layers)} layers are pruned completely (first '
+                                  f'{ticket.empty_layers[0]!r}): no signal passes through them')
         runner.logger.info(f'IMP: pruned to sparsity {ticket.sparsity:.4%} (round {self.run.round} of '
                            f'{self.run.plan.rounds}), rewound ({self.settings.rewind}), '
                            + ('optimizer and schedulers restarted' if self.settings.restart_optimizer

@@ -64,6 +64,9 @@ class MaskApplyHook(HoldsTicket, Hook, metaclass=ABCMeta):
 
     def before_train(self, runner) -> None:
         """Enforce the ticket once the weights are loaded (Runner.train() loads them after before_run)."""
+        if self.masking.ticket is None:
+            runner.logger.warning('MaskApplyHook: no ticket (none given, none in the checkpoint loaded): '
+                                  'the model trains dense')
         self.masking.start_training(runner)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
