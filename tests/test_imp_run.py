@@ -259,3 +259,16 @@ def test_a_checkpoint_from_a_later_round_than_the_run_has_is_refused(tmp_path):
     shorter.load_state_dict(first.run.state_dict())
     with pytest.raises(IMPConfigError, match=r'the checkpoint resumed is in round 3, but this run has 2 rounds'):
         shorter.start(configured=INTERVAL, prunable=1000)
+
+
+def test_the_2_4_strategy_is_one_step_and_its_widths_are_checked_before_training():
+    with pytest.raises(IMPConfigError, match=r'semi_structured_2_4 fixes its 50 % in one step.*rounds=3'):
+        IMPSettings.check(rounds=3, strategy='semi_structured_2_4')
+    with pytest.raises(IMPConfigError, match=r'set rounds=1 \(got rounds=None, target_sparsity=0.5\)'):
+        IMPSettings.check(target_sparsity=0.5, strategy='semi_structured_2_4')
+    from ltcv_mm.hooks.imp_checks import check_prunable
+    s = IMPSettings.check(rounds=1, strategy='semi_structured_2_4')
+    weights = {'layer1.0.conv1.weight': torch.zeros(8, 8, 3, 3), 'layer1.0.conv2.weight': torch.zeros(8, 6, 3, 3)}
+    with pytest.raises(IMPConfigError, match=r"1 prunable layers cannot be split so \(first 'layer1.0.conv2.weight'"):
+        check_prunable(weights, s, None)
+    check_prunable({'layer1.0.conv1.weight': torch.zeros(8, 8, 3, 3)}, s, None)

@@ -175,6 +175,9 @@ class IMPSettings:
             s['rewind_keys'] = RewindPoint(s['rewind'], s['rewind_at'], s['rewind_keys']).keys
         except (ValueError, KeyError) as e:
             raise IMPConfigError(f'{who}: {e.args[0]}') from None
+        if s['strategy'] == 'semi_structured_2_4' and (target is not None or rounds != 1):
+            raise IMPConfigError(f'{who}: semi_structured_2_4 fixes its 50 % in one step, whatever the rate; '
+                                 f'set rounds=1 (got rounds={rounds}, target_sparsity={target})')
         if s['rewind_unit'] not in ('loop', 'iters'):
             raise IMPConfigError(f"{who}: rewind_unit must be 'loop' or 'iters', got {s['rewind_unit']!r}")
         if s['rewind_unit'] == 'iters' and isinstance(s['rewind_at'], str):

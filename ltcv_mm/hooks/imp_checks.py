@@ -84,6 +84,12 @@ def check_prunable(weights: dict, s: IMPSettings, ticket) -> None:
             f'IMPHook: no prunable parameter matched include={list(s.include)} '
             f'exclude={list(s.exclude)} prefix={s.prefix!r}: the model has no ResNet conv '
             f'weight under those patterns')
+    if s.strategy == 'semi_structured_2_4':  # found at the first pruning otherwise, after round 0 trained
+        bad = [n for n, w in weights.items() if w.dim() < 2 or w.shape[1] % 4]
+        if bad:
+            raise IMPConfigError(f'IMPHook: semi_structured_2_4 groups input channels by 4, but {len(bad)} '
+                                 f'prunable layers cannot be split so (first {bad[0]!r}, '
+                                 f'{tuple(weights[bad[0]].shape)}); leave them out with exclude=[...]')
     for name in (ticket.masks if ticket is not None else ()):
         if name not in weights:
             raise IMPConfigError(f'IMPHook: the starting ticket covers {name!r}, which is not '
