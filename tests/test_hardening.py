@@ -192,6 +192,10 @@ def _tool(*args, **kw):
 def test_useless_and_unrankable_tickets_are_reported(r18_file, tmp_path):
     proc = _tool('prune', r18_file, '--rounds', '200', '-o', tmp_path / 'a.safetensors')
     assert 'layers are pruned completely' in proc.stderr and 'no signal passes through them' in proc.stderr
+    assert 'warning: prune: rounds=200, but after' in proc.stderr  # the no-op rounds beyond are not run
+    proc = _tool('prune', r18_file, '--strategy', 'random_like', '--rate', '0', '-o', tmp_path / 'r.safetensors',
+                 check=False)
+    assert proc.returncode == 1 and 'give it with --start' in proc.stderr and not (tmp_path / 'r.safetensors').exists()
     state = torch.load(r18_file, weights_only=True)['state_dict']
     zero = {k: torch.zeros_like(v) if k.startswith('layer1.') and v.dim() == 4 else v for k, v in state.items()}
     torch.save({'state_dict': zero}, tmp_path / 'zero.pth')

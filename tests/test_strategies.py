@@ -212,3 +212,13 @@ def test_semi_structured_2_4_keeps_the_two_largest_of_every_four_input_channels(
     assert int(again.masks['layer1.0.conv3.weight'][0, 0:4].sum()) == 0
     with pytest.raises(ValueError, match=r"'conv1.weight': 2:4 sparsity groups input channels by 4, but it has 3"):
         step({'conv1.weight': torch.randn(8, 3, 7, 7)}, Ticket.dense({'conv1.weight': torch.randn(8, 3, 7, 7)}), 0.0)
+
+
+def test_prune_refuses_rounds_that_are_no_whole_number_and_stops_where_rounds_prune_nothing():
+    weights = {'layer1.0.conv1.weight': torch.randn(2, 2, 1, 1)}  # 4 weights: 3, then 2, then 2 kept at rate 0.2
+    with pytest.raises(ValueError, match=r'rounds must be a whole number >= 1, got 2.5'):
+        prune(weights, rounds=2.5)
+    with pytest.warns(UserWarning, match=r'rounds=5, but after 2 rounds at rate 0.2 2 weights are kept and a '
+                                         r'round removes round\(0.2 \* 2\) = 0; stopped after 2 rounds'):
+        ticket = prune(weights, rounds=5)
+    assert ticket.kept == 2 and ticket.meta['round'] == 2  # the rounds taken, not the ones asked for

@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -60,6 +61,9 @@ def cmd_prune(args):
     if not weights:
         raise ValueError(f'{args.checkpoint}: no prunable conv weight matches include='
                          f'{args.include} exclude={args.exclude}')
+    if args.strategy == 'random_like' and not args.start:
+        raise ValueError('random_like draws a random mask with the per-layer sparsities of a ticket: give it '
+                         'with --start (without one the "random" ticket would be dense)')
     start = load_ticket(args.start) if args.start else None
     shapes = {k: tuple(v.shape) for k, v in weights.items()}
     if start is not None and start.shapes != shapes:
@@ -68,9 +72,13 @@ def cmd_prune(args):
                          f'describe this checkpoint')
     # a file written by tools/convert_pretrained.py names the layout it was converted from
     converted = (ckpt.get('meta') or {}).get('ltcv_source_format') if isinstance(ckpt, dict) else None
-    ticket = prune(weights, start, rate=args.rate, rounds=args.rounds, strategy=args.strategy,
-                   generator=torch.Generator().manual_seed(args.seed),
-                   meta=dict(source=args.source or converted or fmt, pretrained=str(args.checkpoint)))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        ticket = prune(weights, start, rate=args.rate, rounds=args.rounds, strategy=args.strategy,
+                       generator=torch.Generator().manual_seed(args.seed),
+                       meta=dict(source=args.source or converted or fmt, pretrained=str(args.checkpoint)))
+    for w in said:
+        print(f'warning: {w.message}', file=sys.stderr)
     _warn_if_useless(ticket, weights, args.strategy)
     save_ticket(ticket, args.out, overwrite=args.force)
     print(f'wrote {args.out}: {ticket}')

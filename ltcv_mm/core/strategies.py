@@ -11,6 +11,7 @@ ties, where the kept multiset of magnitudes is still identical.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping, Protocol
 
 import torch
@@ -207,11 +208,20 @@ def prune(weights: Mapping[str, torch.Tensor], ticket: Ticket | None = None, *, 
     once: architecture, strategy, rate, rounds (counted on from the starting
     ticket's round), plus ``meta``.
     """
-    if rounds < 1:
-        raise ValueError(f'rounds must be >= 1, got {rounds}')
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f'rounds must be a whole number >= 1, got {rounds!r}')
     step = get_strategy(strategy)
     check_rate(rate, allow_zero=step.redraws)
     start = ticket if ticket is not None else Ticket.dense(weights)
+    if not step.redraws:  # a step removes round(rate * kept): once that is 0, every later round is a no-op
+        kept, useful = start.kept, 0
+        while useful < rounds and count_to_prune(rate, kept) > 0:
+            kept, useful = kept - count_to_prune(rate, kept), useful + 1
+        if useful < rounds:
+            warnings.warn(f'prune: rounds={rounds}, but after {useful} rounds at rate {rate} {kept} weights are '
+                          f'kept and a round removes round({rate} * {kept}) = 0; stopped after {useful} rounds',
+                          stacklevel=2)
+            rounds = useful
     ticket = start
     for _ in range(rounds):
         ticket = step(weights, ticket, rate, generator)
