@@ -357,3 +357,10 @@ def test_gradients_stay_masked_after_a_move_that_makes_new_parameters(model_and_
     for name, p, m in masks.pairs(model):
         assert p.grad is not None and int((p.grad[m == 0] != 0).sum()) == 0, name
         assert int((p.grad[m == 1] != 0).sum()) > 0, name  # a real gradient
+
+
+def test_apply_ticket_refuses_what_is_no_optimizer(model_and_ticket):
+    model, ticket = model_and_ticket
+    with pytest.raises(TypeError, match=r"apply_ticket: optimizer must be a torch.optim.Optimizer \(or None\), "
+                                        r"got 'adam'"):
+        apply_ticket(ticket, model, 'adam')

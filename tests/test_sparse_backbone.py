@@ -124,6 +124,8 @@ def test_flat_form_keeps_every_inherited_stock_argument(narrow_ticket):
             MODELS.build(dict(type='ltcv.SparseBackbone', ticket=str(path), backbone=NARROW, depth=50))
         with pytest.raises(ValueError, match='no ticket given; set model.backbone.ticket'):
             MODELS.build(dict(type='ltcv.SparseBackbone', ticket=None, wraps='ResNet', **args))
+        with pytest.raises(ValueError, match='ticket must be the path of a ticket file, got 5'):
+            MODELS.build(dict(type='ltcv.SparseBackbone', ticket=5, wraps='ResNet', **args))
     assert flat.frozen_stages == 2 and not flat.layer2[0].conv1.weight.requires_grad
     assert _pruned_nonzero(flat, load_ticket(path)) == 0
 

@@ -49,6 +49,7 @@ def test_masks_must_be_bool():
 
 
 def test_empty_layers_are_those_with_no_weight_kept():
-    t = Ticket({'a': torch.tensor([True, False]), 'b': torch.zeros(3, dtype=torch.bool),
-                'c': torch.zeros(0, dtype=torch.bool)})
-    assert t.empty_layers == ['b', 'c']
+    t = Ticket({'a': torch.tensor([True, False]), 'b': torch.zeros(3, dtype=torch.bool)})
+    assert t.empty_layers == ['b']
+    with pytest.raises(ValueError, match=r"mask 'c' has shape \(0, 3\): it holds no weight to mask"):
+        Ticket({'a': torch.tensor([True]), 'c': torch.zeros(0, 3, dtype=torch.bool)})

@@ -332,6 +332,8 @@ def ticket_holders(root: nn.Module) -> list[tuple[nn.Module, TicketMasks]]:
 def apply_ticket(ticket: Ticket, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
                  prefixes: Iterable[str] | None = None, strict: bool = True) -> TicketMasks:
     """Attach ``ticket`` to ``model`` (pruned weights zeroed now) and zero their optimizer state."""
+    if optimizer is not None and not isinstance(getattr(optimizer, 'optim', optimizer), torch.optim.Optimizer):
+        raise TypeError(f'apply_ticket: optimizer must be a torch.optim.Optimizer (or None), got {optimizer!r}')
     masks = attach_ticket(model, ticket, prefixes=prefixes, strict=strict)
     if optimizer is not None:
         masks.apply_to_optimizer(model, optimizer)

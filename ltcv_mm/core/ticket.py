@@ -25,6 +25,8 @@ class Ticket:
         for name, mask in self.masks.items():
             if mask.dtype != torch.bool:
                 raise TypeError(f'mask {name!r} has dtype {mask.dtype}; masks are torch.bool')
+            if mask.numel() == 0:
+                raise ValueError(f'mask {name!r} has shape {tuple(mask.shape)}: it holds no weight to mask')
         self.masks = {k: v.detach().cpu() for k, v in self.masks.items()}
 
     @classmethod

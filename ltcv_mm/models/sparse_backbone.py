@@ -1,6 +1,7 @@
 """SparseBackbone: any OpenMMLab ResNet backbone, restricted to a ticket."""
 from __future__ import annotations
 
+import os
 import types
 
 import torch
@@ -82,6 +83,8 @@ def SparseBackbone(ticket: str, mode: str = 'ticket', seed: int = 0, backbone: d
     if backbone is not None and backbone_args:
         raise ValueError(f'SparseBackbone: unexpected arguments {sorted(backbone_args)} beside backbone=...; '
                          'put them inside the backbone dict (or use wraps=)')
+    if ticket and not isinstance(ticket, (str, os.PathLike)):
+        raise ValueError(f'SparseBackbone: ticket must be the path of a ticket file, got {ticket!r}')
     if not ticket:
         raise ValueError('SparseBackbone: no ticket given; set model.backbone.ticket '
                          '(e.g. --cfg-options model.backbone.ticket=work_dirs/t.safetensors)')
