@@ -10,27 +10,19 @@ in percent). Runs without validation (SimCLR, MoCo) are judged by their
 train loss, where lower is better.
 """
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from ltcv_mm.analysis.imp_summary import read_curve
 
-from cli_checks import output_file
-
-
-def _tolerance(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f'must be a finite number >= 0, got {text!r}')
-    return value
+from cli_checks import number_in, output_file
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('work_dir', help='the IMP run work_dir, its tickets/ folder, or imp_summary.json')
     p.add_argument('--metric', help='metric to judge (default: the one IMPHook recorded)')
-    p.add_argument('--tolerance', type=_tolerance, default=0.0, help='allowed drop below dense (default 0)')
+    p.add_argument('--tolerance', type=number_in(0), default=0.0, help='allowed drop below dense (default 0)')
     p.add_argument('--png', help='also plot the curve to this file')
     args = p.parse_args(argv)
     output_file(args.png, '--png')

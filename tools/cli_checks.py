@@ -6,15 +6,17 @@ import math
 from pathlib import Path
 
 
-def number_in(lo: float, hi: float, what: str = 'a number'):
-    """An argparse type: a finite float in [lo, hi]."""
+def number_in(lo: float, hi: float = math.inf, what: str = 'a finite number'):
+    """An argparse type: a finite float in [lo, hi] (no upper bound by default)."""
+    bounds = f'>= {lo:g}' if hi == math.inf else f'in [{lo:g}, {hi:g}]'
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f'must be {what}, got {text!r}') from None
         if not math.isfinite(value) or not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f'must be {what} in [{lo:g}, {hi:g}], got {text!r}')
+            raise argparse.ArgumentTypeError(f'must be {what} {bounds}, got {text!r}')
         return value
     return parse
 

@@ -38,7 +38,7 @@ def parse_args(argv=None):
     p.add_argument('--bn-batches', type=whole_number(0, 10 ** 9), default=20,
                    help='training batches for BatchNorm statistics '
                    '(0: keep the interpolated running statistics; each end is then exactly its copy)')
-    p.add_argument('--threshold', type=number_in(0, 1e9, 'a barrier >= 0'), default=2.0,
+    p.add_argument('--threshold', type=number_in(0, what='a barrier'), default=2.0,
                    help='barrier below which the ticket is stable')
     p.add_argument('--metric', help='validation metric (default: the first)')
     p.add_argument('--work-dir', default='work_dirs/instability')

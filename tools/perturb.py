@@ -29,9 +29,9 @@ def parse_args(argv=None):
     p.add_argument('config')
     p.add_argument('checkpoint')
     p.add_argument('--ticket', help='ticket to apply (default: the one the model carries)')
-    p.add_argument('--noise', type=number_in(0, 1e6, 'a noise scale >= 0'), nargs='*',
+    p.add_argument('--noise', type=number_in(0, what='a noise scale'), nargs='*',
                    default=[0.0, 0.05, 0.1, 0.2, 0.5], help='relative noise scales (default: 0 0.05 0.1 0.2 0.5)')
-    p.add_argument('--flips', type=number_in(0, 1, 'a fraction'), nargs='*', default=[0.0, 0.01, 0.05, 0.1, 0.2],
+    p.add_argument('--flips', type=number_in(0, 1, what='a fraction'), nargs='*', default=[0.0, 0.01, 0.05, 0.1, 0.2],
                    help='fractions of kept weights flipped (default: 0 0.01 0.05 0.1 0.2)')
     p.add_argument('--repeats', type=whole_number(1, 10 ** 6), default=3)
     p.add_argument('--seed', type=whole_number(0, 2 ** 62), default=0)

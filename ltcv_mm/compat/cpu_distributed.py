@@ -17,8 +17,6 @@ import torch
 def _cpu_init_dist_pytorch(original):
     @functools.wraps(original)
     def init(backend: str = 'nccl', init_backend: str = 'torch', **kwargs) -> None:
-        if torch.cuda.is_available():
-            return original(backend, init_backend=init_backend, **kwargs)
         if backend == 'nccl':
             raise RuntimeError("distributed training without a GPU needs the gloo backend: set "
                                "env_cfg = dict(dist_cfg=dict(backend='gloo'))")
@@ -30,8 +28,7 @@ def _cpu_init_dist_pytorch(original):
 def _cpu_ddp_init(original):
     @functools.wraps(original)
     def init(self, module, *args, **kwargs) -> None:
-        if not torch.cuda.is_available():
-            kwargs['device_ids'] = None  # torch's DDP wants none for a CPU module
+        kwargs['device_ids'] = None  # torch's DDP wants none for a CPU module
         original(self, module, *args, **kwargs)
     return init
 

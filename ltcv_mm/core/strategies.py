@@ -158,6 +158,11 @@ def random_like(weights, ticket, rate=0.0, generator=None):
     return Ticket(masks)
 
 
+def not_groupable_by_4(shapes: Mapping[str, tuple[int, ...]]) -> list[str]:
+    """Layers whose input channels 2:4 sparsity cannot split into groups of 4."""
+    return [name for name, shape in shapes.items() if len(shape) < 2 or shape[1] % 4]
+
+
 @register_strategy('semi_structured_2_4', redraws=True)
 def semi_structured_2_4(weights, ticket, rate=0.0, generator=None):
     """2:4 semi-structured sparsity: in every group of 4 consecutive input channels (at each output
@@ -171,11 +176,13 @@ def semi_structured_2_4(weights, ticket, rate=0.0, generator=None):
     check_rate(rate, allow_zero=True)
     _check_cover(weights, ticket)
     _check_finite(weights, ticket)
+    bad = not_groupable_by_4(ticket.shapes)
+    if bad:
+        shape = ticket.shapes[bad[0]]
+        raise ValueError(f'layer {bad[0]!r}: 2:4 sparsity groups input channels by 4, but it has '
+                         f'{shape[1] if len(shape) > 1 else "no"} input channels')
     masks = {}
     for name, mask in ticket.masks.items():
-        if mask.dim() < 2 or mask.shape[1] % 4:
-            raise ValueError(f'layer {name!r}: 2:4 sparsity groups input channels by 4, but it has '
-                             f'{mask.shape[1] if mask.dim() > 1 else "no"} input channels')
         order = [0] + list(range(2, mask.dim())) + [1]  # input channels innermost, as the GEMM's K
         scores = (weights[name].detach().abs() * mask).permute(*order).reshape(-1, 4)
         keep = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, scores.topk(2, dim=1).indices, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..core import select_prunable
 from ..core.imp_settings import IMPConfigError, IMPSettings
 from ..core.names import matches_any
+from ..core.strategies import not_groupable_by_4
 from .runner_access import schedulers, unwrap
 
 
@@ -85,7 +86,7 @@ def check_prunable(weights: dict, s: IMPSettings, ticket) -> None:
             f'exclude={list(s.exclude)} prefix={s.prefix!r}: the model has no ResNet conv '
             f'weight under those patterns')
     if s.strategy == 'semi_structured_2_4':  # found at the first pruning otherwise, after round 0 trained
-        bad = [n for n, w in weights.items() if w.dim() < 2 or w.shape[1] % 4]
+        bad = not_groupable_by_4({n: tuple(w.shape) for n, w in weights.items()})
         if bad:
             raise IMPConfigError(f'IMPHook: semi_structured_2_4 groups input channels by 4, but {len(bad)} '
                                  f'prunable layers cannot be split so (first {bad[0]!r}, '

@@ -7,7 +7,6 @@ from typing import Sequence
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
-from ..core import load_ticket
 from ..core.imp_record import RECORD_DIR, RunRecord
 from ..core.imp_run import CHECKPOINT_KEY, IMPRun
 from ..core.imp_settings import IMPConfigError, IMPSettings
@@ -50,8 +49,7 @@ class IMPHook(HoldsTicket, Hook):
     def __init__(self, ticket: str | None = None, prefixes: Sequence[str] | None = None,
                  mask_after_step: bool | str = 'auto', **settings) -> None:
         self.settings = IMPSettings.check('IMPHook', **settings)
-        self.masking = TicketEnforcement(load_ticket(ticket) if ticket else None, ticket, prefixes, None,
-                                         mask_after_step, who='IMPHook')
+        self.masking = TicketEnforcement(ticket, prefixes, None, mask_after_step, who='IMPHook')
         self.run = IMPRun(self.settings, who='IMPHook')
         self._testing = False  # inside test_at_best's test loop
 

@@ -6,7 +6,6 @@ from typing import Sequence
 
 from mmengine.hooks import Hook
 
-from ..core import load_ticket
 from ..registry import HOOKS
 from .ticket_enforcement import HoldsTicket, TicketEnforcement
 
@@ -52,11 +51,7 @@ class MaskApplyHook(HoldsTicket, Hook, metaclass=ABCMeta):
 
     def __init__(self, ticket: str | None = None, prefixes: Sequence[str] | None = None,
                  mask_after_step: bool | str = 'auto', dense: Sequence[str] | None = None) -> None:
-        if mask_after_step not in (True, False, 'auto'):  # before reading a ticket file
-            raise ValueError(f"MaskApplyHook: mask_after_step must be True, False or 'auto', "
-                             f"got {mask_after_step!r}")
-        self.masking = TicketEnforcement(load_ticket(ticket) if ticket else None, ticket, prefixes, dense,
-                                         mask_after_step)
+        self.masking = TicketEnforcement(ticket, prefixes, dense, mask_after_step)
 
     def set_ticket(self, runner, ticket) -> None:
         """Adopt ``ticket``, zero its pruned weights and their optimizer state now."""

@@ -12,6 +12,7 @@ from ..core import (
     attach_ticket,
     check_ticket_fits,
     detach_ticket,
+    load_ticket,
     pattern_list,
     ticket_from_bytes,
     ticket_to_bytes,
@@ -37,24 +38,24 @@ class TicketEnforcement:
     """One ticket (or none) held in every copy of a Runner's model; see MaskApplyHook for the guarantees.
 
     Args:
-        ticket: the ticket to start with (None: dense, or the one a loaded
-            checkpoint brings).
-        ticket_path: its file, for messages.
+        ticket_path: the ticket file to start with (None: dense, or the ticket
+            a loaded checkpoint brings); read once the options are checked.
         prefixes, dense, mask_after_step: as MaskApplyHook.
         who: the hook's name, for messages.
     """
 
-    def __init__(self, ticket: Ticket | None = None, ticket_path: str | None = None,
-                 prefixes: Sequence[str] | None = None, dense: Sequence[str] | None = None,
-                 mask_after_step: bool | str = 'auto', who: str = 'MaskApplyHook') -> None:
+    def __init__(self, ticket_path: str | None = None, prefixes: Sequence[str] | None = None,
+                 dense: Sequence[str] | None = None, mask_after_step: bool | str = 'auto',
+                 who: str = 'MaskApplyHook') -> None:
         if mask_after_step not in (True, False, 'auto'):
             raise ValueError(f"{who}: mask_after_step must be True, False or 'auto', got {mask_after_step!r}")
-        self.ticket, self.ticket_path, self.mask_after_step = ticket, ticket_path, mask_after_step
+        self.ticket_path, self.mask_after_step = ticket_path, mask_after_step
         prefixes = pattern_list(prefixes, f'{who} prefixes', allow_none=True)
         dense = pattern_list(dense, f'{who} dense', allow_none=True)
         self.prefixes = list(prefixes) if prefixes is not None else None
         self.dense = list(dense) if dense is not None else None
         self.attached_once = False
+        self.ticket: Ticket | None = load_ticket(ticket_path) if ticket_path else None
 
     def set(self, runner, ticket: Ticket | None) -> None:
         """Adopt ``ticket``, zero its pruned weights and their optimizer state now."""
