@@ -1,5 +1,6 @@
 """Faults a hostile user hits: no silent wrong ticket, no run that can never finish, no run killed for good."""
 import json
+import re
 import signal
 
 import pytest
@@ -10,6 +11,7 @@ from mmengine.runner import Runner
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import Ticket, TicketBindingError, attach_ticket, load_ticket, prune, save_ticket, select_prunable
+from ltcv_mm.core.imp_record import RunRecord
 from ltcv_mm.hooks import IMPConfigError
 
 from helpers import ROOT, checkout_env, run_tool
@@ -234,6 +236,25 @@ def test_seed_import_refuses_what_is_no_resnet_ticket():
         ticket_from_seed(wrong, where='seed.pth')
     with pytest.raises(SeedFormatError, match=r"do not form a ResNet \(read as 'resnet-1"):
         ticket_from_seed({'layer1.0.conv1.weight_mask': torch.ones(64, 64, 3, 3)}, where='seed.pth')
+    holed = {k: v for k, v in good.items() if k != 'layer2.1.conv2.weight_mask'}  # was read as a resnet18 ticket
+    with pytest.raises(SeedFormatError, match=r"seed.pth: 1 convs of a resnet18 have no mask, first "
+                                              r"'layer2.1.conv2.weight'"):
+        ticket_from_seed(holed, where='seed.pth')
+    no_stem = {k: v for k, v in ticket_to_seed(prune(select_prunable(dict(torchvision.models.resnet18()
+               .named_parameters()), exclude=[]), rounds=1)).items() if k != 'conv1.weight_mask'}
+    assert ticket_from_seed(no_stem).meta['arch'] == 'resnet18'  # the seed code may leave the stem out
+
+
+@pytest.mark.parametrize('model, include, arch', [
+    (torchvision.models.resnet18, ['layer3.*', 'layer4.*'], 'resnet18 (layer3, layer4 only)'),
+    (torchvision.models.resnet50, ['layer4.*'], 'resnet50/101/152 (layer4 only)')])
+def test_a_partial_ticket_is_named_for_the_resnets_it_can_come_from(model, include, arch):
+    """Was 'resnet-2-2' / 'resnet-3' in every message about such a ticket."""
+    from ltcv_mm.core import infer_arch
+    ticket = _ticket(model(), include=include)
+    assert infer_arch(ticket.shapes) == arch
+    with pytest.raises(TicketBindingError, match=re.escape(arch)):  # the name its errors give
+        attach_ticket(torchvision.models.resnet34(), ticket)
 
 
 def test_writes_name_the_target_follow_links_and_clean_up_after_killed_writers(tmp_path):
@@ -366,12 +387,23 @@ def _log_text(work) -> str:
 
 def test_settings_that_would_silently_do_nothing_are_reported(data, tmp_path):
     """MaskApplyHook without any ticket trains dense; keep_dense matching no layer prunes the final ones:
-    both said in the log, before training."""
+    both said in the log, before training. mmpretrain's classifier head.fc is no ResNet's own fc: scope='model'
+    prunes it when keep_dense lets it, and says it prunes nothing more than the backbone when not."""
     cfg = tiny_classifier_cfg(tmp_path / 'dense', data)
     cfg['custom_hooks'] = [dict(type='ltcv.MaskApplyHook')]
     Runner.from_cfg(Config(cfg)).train()
     assert 'MaskApplyHook: no ticket (none given, none in the checkpoint loaded)' in _log_text(tmp_path / 'dense')
     cfg = tiny_classifier_cfg(tmp_path / 'imp', data)
     cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', rounds=1, scope='model', keep_dense=['*.no_such_layer.*'])]
-    Runner.from_cfg(Config(cfg)).train()
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
     assert "keep_dense ['*.no_such_layer.*'] matches no parameter of the model" in _log_text(tmp_path / 'imp')
+    ticket = load_ticket(RunRecord.of_work_dir(tmp_path / 'imp').read().last_ticket)
+    fc = runner.model.head.fc.weight.detach()
+    assert ticket.masks['head.fc.weight'].shape == fc.shape and 'fc.weight' not in ticket.masks
+    assert not ticket.masks['head.fc.weight'].all() and not fc[~ticket.masks['head.fc.weight']].any()
+    cfg = tiny_classifier_cfg(tmp_path / 'imp_kept', data)
+    cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', rounds=1, scope='model')]
+    Runner.from_cfg(Config(cfg)).train()
+    assert ("scope='model' prunes nothing outside the backbone: its only conv or linear layers there are kept "
+            "dense by keep_dense (head.fc.weight)") in _log_text(tmp_path / 'imp_kept')

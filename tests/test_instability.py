@@ -106,3 +106,12 @@ def test_without_recomputed_statistics_the_ends_are_each_copys_own_metric(setup)
     # alpha 0 and 1 load each copy exactly, running statistics included: its own final validation
     assert record['path'][0]['metric'] == record['own'][0] and record['path'][-1]['metric'] == record['own'][1]
     assert all(p['pruned_nonzero'] == 0 for p in record['path'])
+
+
+def test_a_metric_no_evaluator_reports_is_refused_before_either_copy_trains(setup):
+    root, ticket = setup
+    proc = run_tool(str(ROOT / 'tools/instability.py'), str(root / 'cfg.py'), '--ticket', str(ticket),
+                    '--metric', 'coco/bbox_mAP', '--work-dir', str(root / 'nope'), check=False)
+    assert proc.returncode == 1 and "linear path: metric 'coco/bbox_mAP' cannot come from the validation " \
+        "evaluator, whose metrics report 'accuracy/...' only" in proc.stderr, proc.stderr
+    assert 'Traceback' not in proc.stderr and not list((root / 'nope').rglob('*.pth'))  # nothing trained

@@ -86,7 +86,7 @@ def test_tampered_or_foreign_files_are_refused(detector_checkpoint, tmp_path):
     data[12] ^= 0xFF  # inside the JSON header
     (tmp_path / 'bad2.safetensors').write_bytes(bytes(data))
     proc = run_tool(TOOL, 'unpack', str(tmp_path / 'bad2.safetensors'), '-o', str(tmp_path / 'x.pth'), check=False)
-    assert proc.returncode != 0 and 'bad2.safetensors: not a readable safetensors file' in proc.stderr
+    assert proc.returncode != 0 and 'bad2.safetensors: corrupt safetensors header' in proc.stderr
     save_ticket(load_ticket(ticket), tmp_path / 'a_ticket.safetensors')  # safetensors, but a ticket
     proc = run_tool(TOOL, 'unpack', str(tmp_path / 'a_ticket.safetensors'), '-o', str(tmp_path / 'x.pth'), check=False)
     assert proc.returncode != 0 and "not a packed checkpoint (no readable 'ltcv_packed' metadata" in proc.stderr

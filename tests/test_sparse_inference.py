@@ -1,4 +1,6 @@
 """Sparse inference export: same outputs as the dense masked model, and no layer chosen slower."""
+import re
+
 import pytest
 import torch
 import torchvision
@@ -24,6 +26,33 @@ def test_csr_conv_equals_the_dense_conv(conv):
         conv.weight.mul_(torch.rand_like(conv.weight) > 0.8)
         x = torch.randn(2, 8, 9, 11)
         torch.testing.assert_close(CSRConv2d(conv)(x), conv(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(CSRConv2d(conv)(x[0]), conv(x[0]), rtol=1e-5, atol=1e-5)  # unbatched, as Conv2d
+
+
+@pytest.mark.parametrize('option, message', [
+    (dict(min_sparsity=1.5), 'min_sparsity must be a fraction in [0, 1], got 1.5'),
+    (dict(min_sparsity='0.5'), "min_sparsity must be a fraction in [0, 1], got '0.5'"),
+    (dict(repeats=0), 'repeats must be a whole number >= 1, got 0'),
+    (dict(repeats=2.5), 'repeats must be a whole number >= 1, got 2.5')])
+def test_export_options_are_checked_before_any_work(option, message):
+    model = _masked_resnet()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        export_sparse(model, torch.randn(1, 3, 32, 32), **option)
+    assert attached_masks(model) is not None and not any(isinstance(m, CSRConv2d) for m in model.modules())
+
+
+def test_an_unbatched_example_exports_a_model_that_takes_unbatched_inputs():
+    conv = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 4, 1))
+    with torch.no_grad():
+        for m in (conv[0], conv[2]):
+            m.weight.mul_(torch.rand_like(m.weight) > 0.8)
+    x = torch.randn(8, 9, 11)
+    with torch.no_grad():
+        expected = conv(x)
+    choices = export_sparse(conv, x, min_sparsity=0.5, force='sparse')
+    assert [c.input_shape for c in choices] == [(8, 9, 11), (16, 9, 11)]
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_exported_model_gives_the_dense_masked_outputs():

@@ -22,6 +22,9 @@ CONFIG = str(ROOT / 'configs/paper/downstream/imp_r50_fmnist_lt.py')
     (['instability.py', CONFIG, '--out', '{tmp}'], '--out {tmp} is a folder'),
     (['instability.py', 'nope.py'], 'CONFIG nope.py: not found'),
     (['analyze_imp.py', '{tmp}', '--png', '{tmp}/no/dir/c.png'], 'the folder {tmp}/no/dir does not exist'),
+    (['ticket.py', 'prune', 'ckpt.pth', '-o', '{tmp}/t.st', '--seed', str(2 ** 70)],  # was an overflow after loading
+     'argument --seed: must be a whole number in [0,'),
+    (['instability.py', '/dev/null'], 'CONFIG /dev/null: not a regular file'),
 ], ids=lambda v: ' '.join(v) if isinstance(v, list) else None)
 def test_a_bad_argument_is_refused_before_any_work(tmp_path, args, message):
     args = [a.replace('{tmp}', str(tmp_path)) for a in args]

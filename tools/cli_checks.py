@@ -35,10 +35,11 @@ def whole_number(lo: int, hi: int = 2 ** 63 - 1):
 
 
 def existing_file(path: str | None, option: str) -> None:
-    """``path`` (given for ``option``) is a readable file, not a folder or a missing name."""
-    if path is not None and not Path(path).is_file():
-        kind = 'a folder' if Path(path).is_dir() else 'not found'
-        raise SystemExit(f'error: {option} {path}: {kind} (a file is needed)')
+    """``path`` (given for ``option``) is a readable file, not a folder, a device or a missing name."""
+    from ltcv_mm.core.safetensors_header import why_unreadable
+    problem = None if path is None else why_unreadable(path)
+    if problem:
+        raise SystemExit(f'error: {option} {path}: {problem} (a file is needed)')
 
 
 def output_file(path: str | None, option: str) -> None:

@@ -52,6 +52,8 @@ from ltcv_mm.core import (
 )
 from ltcv_mm.core.names import DEFAULT_EXCLUDE
 
+from cli_checks import whole_number
+
 
 def cmd_prune(args):
     ckpt = torch_load_safe(args.checkpoint)
@@ -236,9 +238,9 @@ def cmd_pack(args):
 
 def cmd_unpack(args):
     """The stock checkpoint a packed one was made from (its state dict bit for bit, and its meta)."""
-    from ltcv_mm.core.packed_checkpoint import from_bytes, unpack_state_dict
+    from ltcv_mm.core.packed_checkpoint import read_packed, unpack_state_dict
     out = _new_file(args.out, args.force, inputs=(args.packed,))
-    tensors, metadata = from_bytes(Path(args.packed).read_bytes(), where=args.packed)
+    tensors, metadata = read_packed(args.packed)
     state, info = unpack_state_dict(tensors, metadata, where=args.packed)
     meta = info.get('meta') or {}
     ckpt = {'meta': meta.get('checkpoint_meta'), 'state_dict': state} if meta.get('wrapped') else state
@@ -272,7 +274,8 @@ def parse_args(argv=None):
     q.add_argument('--start', '--reference', metavar='TICKET',
                    help='ticket to prune on from (default: all weights kept); random_like --rate 0 '
                         'draws a random ticket with its per-layer densities')
-    q.add_argument('--seed', type=int, default=0, help='seed of the random strategies')
+    q.add_argument('--seed', type=whole_number(0, 2 ** 63 - 2 ** 20), default=0,
+                   help='seed of the random strategies')  # torch.Generator's range, less the rounds added
     q.add_argument('--format', default='auto', help='checkpoint layout (see convert_pretrained.py)')
     q.add_argument('--include', nargs='+', help='canonical-name patterns to prune (default all convs)')
     q.add_argument('--exclude', nargs='*', help=f'patterns to keep dense (default {DEFAULT_EXCLUDE})')

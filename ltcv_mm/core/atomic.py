@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from .safetensors_header import check_readable, why_unreadable
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = False) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
@@ -26,13 +28,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, exclusive: bool = F
     """
     path = Path(path)
     if path.is_symlink():
+        if why_unreadable(path) == 'a symbolic link loop':  # realpath would hand back the link itself
+            raise OSError(errno.ELOOP, f'cannot write {path}: it is a symbolic link loop')
         path = Path(os.path.realpath(path))
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, f'cannot write {path}: it is a folder')
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temporaries(path)
-        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{_stem(path)}.{os.getpid()}.', suffix='.tmp', dir=path.parent)
     except OSError as e:
         raise _naming(e, path) from None
     try:
@@ -65,9 +69,17 @@ def _naming(e: OSError, path: Path) -> OSError:
     return type(e)(e.errno, f'cannot write {path}: {e.strerror}')
 
 
+def _stem(path: Path) -> str:
+    """The part of the file name that its temporaries carry: at most 180 bytes, so that the temporary's
+    name (the stem with a dot, the pid and a random tail around it) stays within the 255 bytes a name may
+    have wherever the target's own name does."""
+    return path.name.encode()[:180].decode(errors='ignore')
+
+
 def _remove_stale_temporaries(path: Path) -> None:
-    for tmp in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'):
-        pid = tmp.name[len(path.name) + 2:].split('.', 1)[0]
+    stem = _stem(path)
+    for tmp in path.parent.glob(f'.{glob.escape(stem)}.*.tmp'):
+        pid = tmp.name[len(stem) + 2:].split('.', 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
@@ -90,9 +102,7 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
 
 def torch_load_safe(path: str | os.PathLike) -> Any:
     """``torch.load`` with ``weights_only=True``: a checkpoint cannot run code."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'checkpoint not found: {path}')
+    path = check_readable(path, 'checkpoint')
     try:
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:

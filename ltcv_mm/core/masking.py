@@ -76,7 +76,9 @@ class TicketMasks:
     @property
     def prefixes(self) -> list[str]:
         """The prefixes of the backbone copies masked (``backbone.``, ``encoder_k.module.0.``)."""
-        return sorted({split[0] for split in map(split_canonical, self.names) if split is not None})
+        keys = self.ticket.masks  # a prefixed name that is itself a key lies outside every ResNet
+        return sorted({split[0] for full in self.names
+                       if (split := split_canonical(full)) is not None and not (split[0] and full in keys)})
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -162,7 +164,7 @@ class TicketMasks:
     def _set_masks(self, root: nn.Module, ticket: Ticket) -> None:
         for mod, pname, bname, full in self._resolve(root):
             # replaced, never written in place: on the CPU the buffer is a view of the ticket's mask
-            mod._buffers[bname] = _as_buffer(ticket.masks[mask_key(full)[1]], mod._parameters[pname])
+            mod._buffers[bname] = _as_buffer(ticket.masks[mask_key(full, ticket.masks)], mod._parameters[pname])
         self.ticket = ticket
 
 
@@ -293,7 +295,7 @@ def attach_ticket(module: nn.Module, ticket: Ticket, prefixes: Iterable[str] | N
             raise TicketBindingError(f'{what}: {full!r} already carries a ticket attached to another module '
                                      f'(e.g. SparseBackbone inside a model that MaskApplyHook also masks); '
                                      f'use one of the two')
-        mask = ticket.masks[mask_key(full)[1]]
+        mask = ticket.masks[mask_key(full, ticket.masks)]
         owner.register_buffer(bname, _as_buffer(mask, owner._parameters[pname]), persistent=False)
     masks = TicketMasks(ticket, entries, what, mask_weights_on_forward)
     module.__dict__[ATTR] = masks

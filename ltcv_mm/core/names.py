@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Iterable, Mapping
+from typing import Container, Iterable, Mapping
 
 import torch
 
@@ -35,18 +35,27 @@ def split_canonical(name: str) -> tuple[str, str] | None:
     return None
 
 
-def mask_key(name: str) -> tuple[str, str]:
-    """``(prefix, key)`` of a parameter's mask in a ticket: its canonical name inside a ResNet, and
-    outside any ResNet (a whole-model ticket's neck and heads) its full name with no prefix."""
+def mask_key(name: str, keys: Container[str] = ()) -> str:
+    """The key of a parameter's mask in a ticket whose keys are ``keys``: the full name when the
+    ticket has it (a whole-model ticket's neck and heads, ``head.fc.weight`` included, whose ``fc``
+    is no ResNet's), else the canonical name inside a ResNet, else the full name."""
+    if name in keys:
+        return name
     split = split_canonical(name)
-    return split if split is not None else ('', name)
+    return split[1] if split is not None else name
+
+
+def resnet_prefixes(names: Iterable[str]) -> set[str]:
+    """The prefixes under which a model holds a ResNet body (some ``layer<N>`` inside)."""
+    return {split[0] for split in map(split_canonical, names)
+            if split is not None and split[1].startswith('layer')}
 
 
 # The last layers of the stock heads, which whole-model pruning leaves dense (the classifier and the
 # box regressors, as Girish et al., CVPR 2021): two-stage and RetinaNet detectors, Mask R-CNN's mask
-# logits, mmseg's decode and auxiliary heads.
+# logits, mmseg's decode and auxiliary heads, mmpretrain's linear classifier head.
 FINAL_LAYERS = ('*.rpn_cls.*', '*.rpn_reg.*', '*.fc_cls.*', '*.fc_reg.*', '*.retina_cls.*', '*.retina_reg.*',
-                '*.conv_logits.*', '*.conv_seg.*')
+                '*.conv_logits.*', '*.conv_seg.*', 'head.fc.*')
 
 
 def pattern_list(value, option: str, allow_none: bool = False) -> tuple[str, ...] | None:
@@ -73,11 +82,16 @@ def pattern_list(value, option: str, allow_none: bool = False) -> tuple[str, ...
 def select_model_prunable(tensors: Mapping[str, torch.Tensor],
                           keep_dense: Iterable[str] = FINAL_LAYERS) -> dict[str, torch.Tensor]:
     """The prunable weights outside every ResNet (necks, heads), keyed by full name: conv and linear
-    weights (``*.weight`` of 2 or more dimensions) that match no ``keep_dense`` pattern."""
+    weights (``*.weight`` of 2 or more dimensions) that match no ``keep_dense`` pattern. An ``fc``
+    under a prefix that holds no ResNet body (mmpretrain's ``head.fc``) is outside."""
     keep_dense = pattern_list(keep_dense, 'keep_dense')
+    bodies = resnet_prefixes(tensors)
+
+    def outside(full: str) -> bool:
+        split = split_canonical(full)
+        return split is None or split[0] not in bodies
     return {full: t for full, t in tensors.items()
-            if split_canonical(full) is None and full.endswith('.weight') and t.dim() >= 2
-            and not matches_any(full, keep_dense)}
+            if full.endswith('.weight') and t.dim() >= 2 and outside(full) and not matches_any(full, keep_dense)}
 
 
 def canonical_name(name: str) -> str | None:
@@ -143,13 +157,21 @@ def infer_arch(shapes: Mapping[str, tuple[int, ...]]) -> str:
             bottleneck |= m.group(3) == '3'
     if not blocks:
         return 'unknown'
-    depth_by_layout = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34,
-                       ((3, 4, 6, 3), True): 50, ((3, 4, 23, 3), True): 101,
-                       ((3, 8, 36, 3), True): 152}
     layout = tuple(len(blocks[i]) for i in sorted(blocks))
-    depth = depth_by_layout.get((layout, bottleneck))
-    if depth is None:
-        return 'resnet-' + '-'.join(map(str, layout))
     first = shapes.get('layer1.0.conv1.weight')
     width = first[1] if first else 64  # in-channels of the first block = stem width
-    return f'resnet{depth}' if width == 64 else f'resnet{depth}-w{width}'
+    suffix = '' if width == 64 else f'-w{width}'
+    depth = DEPTH_BY_LAYOUT.get((layout, bottleneck)) if sorted(blocks) == [1, 2, 3, 4] else None
+    if depth is not None:
+        return f'resnet{depth}{suffix}'
+    # some stages only (include=['layer4.*']): the depths whose blocks agree on those stages
+    fits = [d for (full, neck), d in DEPTH_BY_LAYOUT.items() if neck == bottleneck
+            and all(0 < i <= len(full) and full[i - 1] == len(blocks[i]) for i in blocks)]
+    if not fits:
+        return 'resnet-' + '-'.join(map(str, layout))
+    stages = ', '.join(f'layer{i}' for i in sorted(blocks))
+    return f'resnet{"/".join(map(str, sorted(fits)))}{suffix} ({stages} only)'
+
+
+DEPTH_BY_LAYOUT = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34, ((3, 4, 6, 3), True): 50,
+                   ((3, 4, 23, 3), True): 101, ((3, 8, 36, 3), True): 152}

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from .names import mask_key
+from .safetensors_header import read_safetensors_bytes
 from .ticket import Ticket
 from .ticket_file import pack_mask, unpack_mask
 
@@ -93,7 +94,7 @@ def pack_state_dict(state: Mapping[str, torch.Tensor], ticket: Ticket,
     for key, t in state.items():
         if not isinstance(t, torch.Tensor):
             raise PackedCheckpointError(f'{key!r} is not a tensor ({type(t).__name__}); only state dicts pack')
-        mask = ticket.masks.get(mask_key(key)[1])
+        mask = ticket.masks.get(mask_key(key, ticket.masks))
         t = t.detach().cpu()
         if mask is None:
             tensors[key] = t.contiguous().clone()
@@ -198,3 +199,8 @@ def from_bytes(data: bytes, where: str = '<packed>') -> tuple[dict[str, torch.Te
     except Exception as e:  # safetensors raises its own error types, json a ValueError
         raise PackedCheckpointError(f'{where}: not a readable safetensors file ({type(e).__name__}: {e})') from None
     return tensors, header.get('__metadata__')
+
+
+def read_packed(path) -> tuple[dict[str, torch.Tensor], dict[str, str] | None]:
+    """``from_bytes`` of the file ``path``, its header checked against its size before the rest is read."""
+    return from_bytes(read_safetensors_bytes(path, 'packed checkpoint', PackedCheckpointError), where=str(path))

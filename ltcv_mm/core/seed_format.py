@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import torch
 
-from .names import infer_arch, split_canonical
+from .names import STEM_CONV, infer_arch, split_canonical
 from .ticket import Ticket
 
 MASK_SUFFIX = '_mask'
@@ -73,11 +73,16 @@ def _check_resnet(masks: dict[str, torch.Tensor], where: str) -> None:
     if not depth.isdigit():
         raise SeedFormatError(f'{where}: its masks do not form a ResNet (read as {arch!r}); a seed mask file '
                               f'holds every conv of a ResNet')
+    import torchvision
+    with torch.device('meta'):  # the names do not depend on the width; the shapes do
+        expected = {k: tuple(v.shape) for k, v in getattr(torchvision.models, f'resnet{depth}')().named_parameters()
+                    if v.dim() == 4}
+    missing = [k for k in expected if k not in shapes and k != STEM_CONV]  # the seed code may skip the stem
+    if missing:
+        raise SeedFormatError(f'{where}: {len(missing)} convs of a resnet{depth} have no mask, first {missing[0]!r}; '
+                              f'a seed mask file holds every conv of a ResNet (the stem may be left out)')
     if '-w' in arch:  # a narrowed ResNet: no reference shapes to compare with
         return
-    import torchvision
-    with torch.device('meta'):
-        expected = {k: tuple(v.shape) for k, v in getattr(torchvision.models, arch)().named_parameters()}
     for name, shape in shapes.items():
         if expected.get(name) != shape:
             raise SeedFormatError(f'{where}: mask {name!r} has shape {shape}, but a {arch} conv there has '

@@ -67,6 +67,10 @@ class CSRConv2d(nn.Module):
         return self.kernel_size == (1, 1) and self.padding == (0, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:  # unbatched (C, H, W), as nn.Conv2d takes it
+            return self.forward(x.unsqueeze(0)).squeeze(0)
+        if x.dim() != 4:
+            raise ValueError(f'CSRConv2d: expected a (N, C, H, W) or (C, H, W) input, got shape {tuple(x.shape)}')
         n = x.shape[0]
         if self._pointwise():
             if self.stride != (1, 1):
@@ -144,6 +148,10 @@ def export_sparse(model: nn.Module, example: torch.Tensor | Callable[[], object]
     """
     if force not in (None, 'sparse', 'dense'):
         raise ValueError(f"force must be None, 'sparse' or 'dense', got {force!r}")
+    if isinstance(min_sparsity, bool) or not isinstance(min_sparsity, (int, float)) or not 0 <= min_sparsity <= 1:
+        raise ValueError(f'min_sparsity must be a fraction in [0, 1], got {min_sparsity!r}')
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f'repeats must be a whole number >= 1, got {repeats!r}')
     was_training = model.training
     model.eval()
     holders = ticket_holders(model)

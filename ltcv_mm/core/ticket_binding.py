@@ -54,15 +54,19 @@ def bind_ticket(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | N
     check_not_flattened(module, what)
     arch = ticket.meta.get('arch') or infer_arch(ticket.shapes)
     bound = {k: 0 for k in ticket.masks}
-    entries = []
+    entries, backbones = [], set()
     for full, param in module.named_parameters():
         split = split_canonical(full)
-        if split is None:  # outside the backbone: a whole-model ticket keys these by full name
+        if split is None or (split[0] and full in ticket.masks):
+            # outside the backbone: a whole-model ticket keys these by full name (``head.fc.weight``
+            # too, whose ``fc`` is no ResNet's; canonical keys never carry a prefix)
             if full not in ticket.masks:
                 continue
             split = ('', full)
         elif prefixes is not None and split[0] not in prefixes:
             continue
+        else:
+            backbones.add(split[0])
         pre, canon = split
         if canon.startswith('stem.'):  # tickets come from the plain 7x7 stem
             raise TicketBindingError(
@@ -91,8 +95,7 @@ def bind_ticket(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | N
             f'{what}: {len(unbound)} of its layers match no parameter of the model, first '
             f'{unbound[0]!r}; the ticket is for another architecture ({arch})')
     if strict:
-        backbones = sorted({split[0] for split in (split_canonical(full) for _, _, full in entries) if split})
-        check_coverage(module, ticket, backbones, arch, dense, what)
+        check_coverage(module, ticket, sorted(backbones), arch, dense, what)
     return entries
 
 

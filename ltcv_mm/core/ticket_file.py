@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import zlib
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .names import infer_arch
+from .safetensors_header import header_length, parse_header, read_safetensors_bytes
 from .ticket import Ticket
 
 FORMAT = 'ltcv_mm.ticket'
@@ -102,37 +102,8 @@ def save_ticket(ticket: Ticket, path: str | os.PathLike, overwrite: bool = False
 
 
 def _read_header(data: bytes, path: str) -> dict[str, Any]:
-    if len(data) < 8:
-        raise TicketFileError(f'{path}: not a ticket file (only {len(data)} bytes)')
-    (n,) = struct.unpack('<Q', data[:8])
-    if n > len(data) - 8:
-        raise TicketFileError(f'{path}: truncated or not a safetensors file '
-                              f'(header says {n} bytes, file has {len(data) - 8} after it)')
-    try:
-        header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise TicketFileError(f'{path}: corrupt safetensors header ({e})') from None
-    if not isinstance(header, dict):
-        raise TicketFileError(f'{path}: corrupt safetensors header')
-    for key, entry in header.items():
-        if key == '__metadata__':
-            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
-                raise TicketFileError(f'{path}: corrupt safetensors header (metadata is not a table of strings)')
-            continue
-        offsets = entry.get('data_offsets') if isinstance(entry, dict) else None
-        if (not isinstance(entry, dict) or not isinstance(entry.get('dtype'), str)
-                or not _ints(entry.get('shape')) or not _ints(offsets) or len(offsets) != 2
-                or not 0 <= offsets[0] <= offsets[1]):
-            raise TicketFileError(f'{path}: corrupt safetensors header entry {key!r}: {entry!r}')
-    end = max((v['data_offsets'][1] for k, v in header.items() if k != '__metadata__'), default=0)
-    if 8 + n + end != len(data):
-        raise TicketFileError(f'{path}: truncated or padded: tensors need {8 + n + end} bytes, '
-                              f'file has {len(data)}')
-    return header
-
-
-def _ints(value) -> bool:
-    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    n = header_length(data[:8], len(data), path, TicketFileError)
+    return parse_header(n, data[8:8 + n], len(data), path, TicketFileError)
 
 
 def _check_layer(name: str, info: dict, packed: torch.Tensor, path: str) -> torch.Tensor:
@@ -203,7 +174,4 @@ def ticket_from_bytes(data: bytes, path: str = '<bytes>') -> Ticket:
 
 def load_ticket(path: str | os.PathLike) -> Ticket:
     """Read and fully validate a ticket file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'ticket file not found: {path}')
-    return ticket_from_bytes(path.read_bytes(), str(path))
+    return ticket_from_bytes(read_safetensors_bytes(path, 'ticket file', TicketFileError), str(path))

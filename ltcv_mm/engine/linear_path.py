@@ -14,8 +14,10 @@ from typing import Callable, Sequence
 from ..analysis.instability import barrier, interpolate, recompute_batchnorm, verdict_of
 
 
-def _train_copy(cfg, seed: int, work_dir: Path, start: Path, first: bool):
+def _train_copy(cfg, seed: int, work_dir: Path, start: Path, first: bool, metric: str | None):
     from mmengine.runner import Runner
+
+    from ..hooks.imp_checks import check_metric_name
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = str(work_dir)
     cfg.experiment_name = f'{cfg.get("experiment_name") or "instability"}_{work_dir.name}'  # one logger per copy
@@ -26,6 +28,7 @@ def _train_copy(cfg, seed: int, work_dir: Path, start: Path, first: bool):
     else:
         cfg.load_from = str(start)  # the first copy's starting weights, loaded over the init
     runner = Runner.from_cfg(cfg)
+    check_metric_name(runner, metric, 'linear path')  # before either copy trains
     runner.train()
     return runner
 
@@ -54,8 +57,8 @@ def linear_path(cfg, work_dir: Path, seeds: Sequence[int] = (0, 1), alphas: int 
     if bn_batches < 0:
         raise ValueError(f'bn_batches must be >= 0, got {bn_batches}')
     work_dir = Path(work_dir)
-    a = _train_copy(cfg, seeds[0], work_dir / 'copy_a', work_dir / 'start.pth', first=True)
-    b = _train_copy(cfg, seeds[1], work_dir / 'copy_b', work_dir / 'start.pth', first=False)
+    a = _train_copy(cfg, seeds[0], work_dir / 'copy_a', work_dir / 'start.pth', first=True, metric=metric)
+    b = _train_copy(cfg, seeds[1], work_dir / 'copy_b', work_dir / 'start.pth', first=False, metric=metric)
     model = unwrap(a.model)
     held = masked_modules(a)
     state_a = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -1,7 +1,7 @@
 """Checks of a Runner's set-up for an IMP run, made before training: what the run needs from the loops."""
 from __future__ import annotations
 
-from ..core import select_prunable
+from ..core import select_model_prunable, select_prunable
 from ..core.imp_settings import IMPConfigError, IMPSettings
 from ..core.names import matches_any
 from ..core.strategies import not_groupable_by_4
@@ -33,12 +33,21 @@ def check_setup(runner, s: IMPSettings, interval: int, unit: str) -> None:
 
 
 def warn_nothing_kept_dense(runner, s: IMPSettings) -> None:
-    """With ``scope='model'``, ``keep_dense`` patterns that match no layer leave the final layers prunable."""
-    names = [n for n, _ in unwrap(runner.model).named_parameters()]
-    if s.scope == 'model' and not any(matches_any(n, s.keep_dense) for n in names):
+    """With ``scope='model'``: ``keep_dense`` patterns that match no layer leave the final layers
+    prunable, and a model with nothing prunable outside the backbone makes the scope mean nothing."""
+    if s.scope != 'model':
+        return
+    params = dict(unwrap(runner.model).named_parameters())
+    layers = [n for n, p in params.items() if n.endswith('.weight') and p.dim() >= 2]
+    if not any(matches_any(n, s.keep_dense) for n in params):
         runner.logger.warning(f'IMP: keep_dense {list(s.keep_dense)} matches no parameter of the model, so '
                               f'its final classifier and box / mask layers are pruned too; name them (e.g. '
-                              f'keep_dense=[{names[-1]!r}])')
+                              f'keep_dense=[{layers[-1].rpartition(".")[0] + ".*"!r}])')
+    elif not select_model_prunable(params, s.keep_dense):
+        kept = [n for n in layers if matches_any(n, s.keep_dense)]
+        runner.logger.warning(f"IMP: scope='model' prunes nothing outside the backbone: its only conv or linear "
+                              f'layers there are kept dense by keep_dense ({", ".join(kept)}); the tickets '
+                              f"are the backbone's, as with scope='backbone'")
 
 
 def check_loops(runner, s: IMPSettings) -> None:
@@ -61,7 +70,7 @@ def warn_schedulers(runner, interval: int, unit: str) -> None:
                 f'round. Schedulers should describe one round.')
 
 
-def check_metric_name(runner, metric: str | None) -> None:
+def check_metric_name(runner, metric: str | None, who: str = 'IMPHook') -> None:
     """Refuse before training a ``metric`` that none of the evaluator's metrics can report.
 
     Evaluators name their results only when they run; but every result
@@ -73,7 +82,7 @@ def check_metric_name(runner, metric: str | None) -> None:
     prefixes = [getattr(m, 'prefix', None) for m in metrics]
     if prefixes and all(prefixes) and metric.split('/')[0] not in prefixes:
         raise IMPConfigError(
-            f'IMPHook: metric {metric!r} cannot come from the validation evaluator, whose metrics '
+            f'{who}: metric {metric!r} cannot come from the validation evaluator, whose metrics '
             f'report {", ".join(repr(p + "/...") for p in prefixes)} only: name one of those keys '
             f'(as the log prints them after a validation, e.g. {prefixes[0] + "/top1"!r})')
 
