@@ -141,6 +141,11 @@ def strip_known_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[s
     return {k[n:]: v for k, v in state.items() if k.startswith(prefix)}
 
 
+# blocks per stage and bottleneck-ness of the torchvision ResNets
+DEPTH_BY_LAYOUT = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34, ((3, 4, 6, 3), True): 50,
+                   ((3, 4, 23, 3), True): 101, ((3, 8, 36, 3), True): 152}
+
+
 def infer_arch(shapes: Mapping[str, tuple[int, ...]]) -> str:
     """Name the ResNet a set of canonical conv shapes comes from.
 
@@ -171,7 +176,3 @@ def infer_arch(shapes: Mapping[str, tuple[int, ...]]) -> str:
         return 'resnet-' + '-'.join(map(str, layout))
     stages = ', '.join(f'layer{i}' for i in sorted(blocks))
     return f'resnet{"/".join(map(str, sorted(fits)))}{suffix} ({stages} only)'
-
-
-DEPTH_BY_LAYOUT = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34, ((3, 4, 6, 3), True): 50,
-                   ((3, 4, 23, 3), True): 101, ((3, 8, 36, 3), True): 152}
