@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ltcv_mm.analysis.knn import knn_accuracy, pooled_features
+
 MEAN, STD = 127.5, 64.0  # demo.runs._digit_classifier's pre-processing
 
 
@@ -31,22 +33,7 @@ def _images(root: Path, classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.T
 @torch.no_grad()
 def features(backbone: torch.nn.Module, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
     backbone.eval()
-    out = []
-    for i in range(0, len(images), batch):
-        feats = backbone(images[i:i + batch])
-        out.append(torch.nn.functional.normalize(feats[-1].mean(dim=(2, 3)), dim=1))
-    return torch.cat(out)
-
-
-def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
-                 k: int = 5) -> float:
-    """Top-1 accuracy (%) of a k-NN vote over cosine similarity of normalised features."""
-    sims = test @ train.T
-    top = sims.topk(min(k, len(train)), dim=1)
-    votes = torch.zeros(len(test), int(train_labels.max()) + 1)
-    # each neighbour votes once; a tiny bonus for nearness breaks ties toward the nearest label
-    votes.scatter_add_(1, train_labels[top.indices], 1.0 + 1e-3 * top.values)
-    return 100.0 * float((votes.argmax(dim=1) == test_labels).float().mean())
+    return torch.cat([pooled_features(backbone(images[i:i + batch])) for i in range(0, len(images), batch)])
 
 
 def load_backbone(weights: Path | None, width: int, seed: int = 0, ticket=None) -> torch.nn.Module:

@@ -185,7 +185,33 @@ def _pretraining_section(layout: DemoLayout, s: DemoSettings) -> list[str]:
             continue
         for r, sp, v in zip(curve.rounds, curve.sparsity, curve.values):
             lines.append(f'| {p} | {r} | {100 * sp:.2f} % | {curve.name} {v:.4f} |')
-    return lines + ['']
+    return lines + [''] + _matching_lines(layout, s)
+
+
+# a ticket matches the dense backbone on its own task within this many points (top-1 or k-NN, %): fixed
+# before any result was read (one validation per round: no seeds to judge the noise by)
+MATCH_TOLERANCE = 1.0
+
+
+def _matching_lines(layout: DemoLayout, s: DemoSettings) -> list[str]:
+    """Per pre-training, the sparsest IMP ticket that matches the dense round on the pre-training task
+    (the paper's first table): top-1 for the supervised run, k-NN for the self-supervised ones."""
+    lines = []
+    for p in s.pretrainings:
+        try:
+            curve = read_curve(layout.imp_work(p))
+        except (FileNotFoundError, ValueError):
+            continue
+        if not curve.higher_is_better or curve.dense is None:  # judged by its train loss: nothing to match
+            continue
+        best = curve.winning(MATCH_TOLERANCE)
+        found = (f'{100 * curve.sparsity[best]:.2f} % sparse (round {curve.rounds[best]}, {curve.values[best]:.1f} '
+                 f'against dense {curve.dense:.1f})' if best is not None else 'none of the pruned rounds')
+        lines.append(f'- {p}: the sparsest ticket within {MATCH_TOLERANCE:g} point of dense on {curve.name}: {found}')
+    if not lines:
+        return []
+    return ['Matching tickets on the pre-training task (each round\'s trained ticket, one validation):', '',
+            *lines, '']
 
 
 def _ticket_probe_lines(layout: DemoLayout, s: DemoSettings, knn: dict) -> list[str]:

@@ -166,8 +166,9 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
     cfg = load_config(str(shipped(f'pretrain/imp_{pretraining}_r50_in1k.py')))
     _common(cfg, s, work, s.cls_size)
     _pretraining_task(cfg, s, pretraining, data)
-    if pretraining == 'supervised':
-        cfg.train_cfg.val_interval = s.round_epochs
+    if pretraining != 'supervised':
+        knn_validation(cfg, data)
+    cfg.train_cfg.val_interval = s.round_epochs
     if pretraining in ('supervised', 'mocov2'):
         cfg.load_from = str(pretrain_checkpoint)
     if cfg.model.backbone.get('init_cfg'):  # the stock MoCo config loads everything through load_from
@@ -176,7 +177,26 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
     for h in cfg.custom_hooks:
         if h['type'] == 'ltcv.IMPHook':
             h.update(rounds=s.imp_rounds, rate=s.imp_rate)
+            if pretraining != 'supervised':
+                h.update(metric=KNN_METRIC)
     return cfg
+
+
+KNN_METRIC = 'knn/top1'
+
+
+def knn_validation(cfg: Config, data: Path, k: int = 5) -> None:
+    """Validate a self-supervised run by k-NN on held-out digits (ltcv.KNNValLoop, the stock Accuracy):
+    IMP then judges each round's ticket on the pre-training task, which its loss cannot tell."""
+    def loader(split: str) -> dict:
+        return dict(batch_size=64, num_workers=0, collate_fn=dict(type='default_collate'),
+                    sampler=dict(type='DefaultSampler', shuffle=False),
+                    dataset=dict(type='ImageNet', data_root=str(data / 'cls') + '/', split=split,
+                                 metainfo=dict(classes=DIGITS),
+                                 pipeline=[dict(type='LoadImageFromFile'), dict(type='PackInputs')]))
+    cfg.val_dataloader = loader('val')
+    cfg.val_evaluator = dict(type='Accuracy', topk=(1,), prefix=KNN_METRIC.split('/')[0])
+    cfg.val_cfg = dict(type='ltcv.KNNValLoop', bank_dataloader=loader('train'), k=k)
 
 
 def transfer_config(s: DemoSettings, task: str, pretraining: str | None, data: Path, work: Path,

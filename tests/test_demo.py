@@ -180,6 +180,13 @@ def test_tickets_match_their_rounds(demo_run):
         assert t.kept == t.numel - round(0.4 * t.numel) and t.meta['source'] == p  # one IMP step at rate 0.4
     assert json.loads((work / 'imp/supervised/tickets/imp_summary.json').read_text())[
         'records'][1]['metric_name'] == 'accuracy/top1'
+    report = (work / 'report/report.md').read_text()
+    for p in ('simclr', 'mocov2'):  # judged on their own task by k-NN (KNNValLoop), not by their train loss
+        records = json.loads((work / 'imp' / p / 'tickets/imp_summary.json').read_text())['records']
+        assert [r['metric_name'] for r in records] == ['knn/top1'] * 2 and all(0 <= r['metric'] <= 100
+                                                                               for r in records)
+        assert f'| {p} | 1 | 40.00 % | knn/top1 {records[1]["metric"]:.4f} |' in report
+        assert f'- {p}: the sparsest ticket within 1 point of dense on knn/top1: ' in report
 
 
 def test_second_run_reuses_everything_and_refuses_other_settings(demo_run, tmp_path):
