@@ -56,6 +56,13 @@ class DemoSettings:
         return asdict(self)
 
     @classmethod
+    def evidence(cls) -> 'DemoSettings':
+        """The paper's curves (docs/demo/evidence/PROTOCOL.md, fixed before any of its results): the
+        default runs, but the ticket and the random mask of every IMP round transferred, over 6 seeds."""
+        base = cls()
+        return cls(seeds=6, transfer_rounds=tuple(range(1, base.imp_rounds + 1)))
+
+    @classmethod
     def quick(cls) -> 'DemoSettings':
         """Every stage, every kind of run and two seeds, on the fewest images and epochs (the tests)."""
         return cls(per_class=6, train_scenes=8, val_scenes=4, pretrain_epochs=1, pretrain_batch=8, imp_rounds=1,

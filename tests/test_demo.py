@@ -212,3 +212,20 @@ def test_a_run_killed_between_its_last_checkpoint_and_its_result_still_reports_i
     after = json.loads((run / 'result.json').read_text())
     assert after['metrics']['mIoU'] == pytest.approx(before['metrics']['mIoU'])  # the same checkpoint, validated
     assert after['checkpoint'] == before['checkpoint']
+
+
+def test_the_evidence_preset_transfers_every_round_over_six_seeds():
+    """As docs/demo/evidence/PROTOCOL.md fixes it: every round's ticket and random mask, seeds 0-5."""
+    from demo.layout import transfer_jobs
+    from demo.settings import DemoSettings
+    s = DemoSettings.evidence()
+    jobs = transfer_jobs(s)
+    assert s.seed_list() == [0, 1, 2, 3, 4, 5] and s.transferred_rounds() == (1, 2, 3, 4, 5)
+    for task in s.tasks:
+        for p in s.pretrainings:
+            for mode in ('ticket', 'random'):
+                assert {(j.round, j.seed) for j in jobs if (j.task, j.pretraining, j.mode) == (task, p, mode)} == {
+                    (k, seed) for k in range(1, 6) for seed in range(6)}
+    assert len(jobs) == 2 * (1 + 3 * (1 + 2 * 5 + 1)) * 6
+    proc = subprocess.run([*DEMO, '--evidence'], capture_output=True, text=True, env=checkout_env())
+    assert proc.returncode == 1 and '--quick and --evidence exclude each other' in proc.stderr

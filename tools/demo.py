@@ -47,6 +47,9 @@ def main(argv=None):
     p.add_argument('--fresh', action='store_true', help='discard a previous run in --work-dir')
     p.add_argument('--quick', action='store_true', help='every kind of run on the fewest images and epochs, '
                    'two seeds: a check that everything works (minutes), not evidence')
+    p.add_argument('--evidence', action='store_true', help='the paper\'s curves: every IMP round\'s ticket and '
+                   'random mask transferred, 6 seeds (docs/demo/evidence/PROTOCOL.md; about 40-70 minutes on 2 '
+                   'cores)')
     p.add_argument('--full-width', action='store_true', help='ResNet-50 at its real width (64); slow on CPUs')
     p.add_argument('--width', type=int, help='channels of the first stage (default 8)')
     p.add_argument('--rounds', type=int, help='IMP prunings per pre-training (default 5)')
@@ -65,7 +68,9 @@ def main(argv=None):
                    '(layout: cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, VOCdevkit/VOC2012/)')
     args = p.parse_args(argv)
 
-    s = DemoSettings.quick() if args.quick else DemoSettings()
+    if args.quick and args.evidence:
+        sys.exit('error: --quick and --evidence exclude each other')
+    s = DemoSettings.quick() if args.quick else DemoSettings.evidence() if args.evidence else DemoSettings()
     changes = dict(width=64 if args.full_width else args.width, imp_rounds=args.rounds, seeds=args.seeds,
                    round_epochs=args.round_epochs, pretrain_epochs=args.pretrain_epochs,
                    pretrainings=tuple(args.pretrainings) if args.pretrainings else None,
