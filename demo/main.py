@@ -299,9 +299,14 @@ def _fine_tune(layout: DemoLayout, s: DemoSettings, job: TransferJob) -> dict:
 
 
 def _as_classes(scenes: list, classes: tuple[str, ...]) -> list:
-    """The scenes with every digit labelled 0 when the task has the one class 'digit'."""
+    """The scenes labelled for the task's classes: as drawn (ten digits), every digit 0 (one class
+    'digit'), or only digits 0-4 annotated, as 0, the distractors left unannotated ('low digit')."""
     if len(classes) > 1:
         return scenes
+    if classes == ('low digit',):
+        keep = [[i for i, label in enumerate(sc.labels) if label < runs.DISTRACTORS_FROM] for sc in scenes]
+        return [dataclasses.replace(sc, labels=[0] * len(k), boxes=[sc.boxes[i] for i in k],
+                                    masks=[sc.masks[i] for i in k]) for sc, k in zip(scenes, keep)]
     return [dataclasses.replace(sc, labels=[0] * len(sc.labels)) for sc in scenes]
 
 

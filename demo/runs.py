@@ -45,11 +45,17 @@ KNOWN_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the al
                  'The prefix is not set in metric class')
 
 
+# the scene kinds: every digit its own class, every digit one class, or digits 0-4 one class among
+# distractor digits 5-9 (drawn, labelled background: telling them apart needs recognising digits)
+SCENE_KINDS = {'digits': DIGITS, 'digit': ('digit',), 'low digit': ('low digit',)}
+DISTRACTORS_FROM = 5  # in 'low digit' scenes, digits from this one on are distractors
+
+
 def scene_classes(s: DemoSettings, task: str) -> tuple[str, ...]:
     kind = s.detection_classes if task == 'detection' else s.segmentation_classes
-    if kind not in ('digit', 'digits'):
-        raise ValueError(f"{task}_classes must be 'digit' or 'digits', got {kind!r}")
-    return DIGITS if kind == 'digits' else ('digit',)
+    if kind not in SCENE_KINDS:
+        raise ValueError(f'{task}_classes must be one of {sorted(SCENE_KINDS)}, got {kind!r}')
+    return SCENE_KINDS[kind]
 
 
 def shipped(rel: str) -> Path:

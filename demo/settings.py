@@ -34,7 +34,8 @@ class DemoSettings:
     segmentation_lr: float = 0.05
     batch_size: int = 8
     # classes of the scenes per task: 'digits' (0-9: recognising them is what digit pre-training helps
-    # with) or 'digit' (one class; at 10 classes no segmentor learns more than background in a CPU schedule)
+    # with), 'digit' (one class; at 10 classes no segmentor learns more than background in a CPU schedule)
+    # or 'low digit' (digits 0-4 one class, 5-9 drawn as unlabelled distractors)
     detection_classes: str = 'digits'
     segmentation_classes: str = 'digit'
     seeds: int = 4                 # every fine-tuning is repeated with seeds seed, seed + 1, ...

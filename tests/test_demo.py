@@ -229,3 +229,22 @@ def test_the_evidence_preset_transfers_every_round_over_six_seeds():
     assert len(jobs) == 2 * (1 + 3 * (1 + 2 * 5 + 1)) * 6
     proc = subprocess.run([*DEMO, '--evidence'], capture_output=True, text=True, env=checkout_env())
     assert proc.returncode == 1 and '--quick and --evidence exclude each other' in proc.stderr
+
+
+def test_low_digit_scenes_annotate_digits_0_to_4_and_leave_the_distractors_as_background():
+    import numpy as np
+
+    from demo import digits
+    from demo.main import _as_classes
+    glyphs, labels = digits.load_digits()
+    rng = np.random.default_rng(0)
+    scenes = [digits.make_scene(glyphs, labels, rng, digits=(4, 4)) for _ in range(6)]
+    low = _as_classes(scenes, ('low digit',))
+    for drawn, kept in zip(scenes, low):
+        wanted = [i for i, label in enumerate(drawn.labels) if label < 5]
+        assert kept.labels == [0] * len(wanted) and kept.boxes == [drawn.boxes[i] for i in wanted]
+        label_map = kept.label_map()
+        for i, mask in enumerate(drawn.masks):  # distractors are drawn but labelled background
+            assert (label_map[mask] == (1 if i in wanted else 0)).all()
+        assert (kept.image == drawn.image).all()
+    assert sum(len(s.labels) for s in low) < sum(len(s.labels) for s in scenes)
