@@ -39,6 +39,7 @@ TRANSFER_CONFIG = {
     'segmentation': 'transfer/segmentation/deeplabv3plus_r50-{}-ticket-d8_4xb4-20k_voc12aug-512x512.py',
 }
 METRIC = {'detection': 'coco/bbox_mAP_50', 'segmentation': 'mIoU'}
+KNN_METRIC = 'knn/top1'  # how the self-supervised IMP rounds are judged (knn_validation)
 DIGITS = tuple(str(d) for d in range(10))
 RESULT = 'result.json'
 KNOWN_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias of "LocalBackend"',
@@ -186,9 +187,6 @@ def imp_config(s: DemoSettings, pretraining: str, data: Path, work: Path, pretra
             if pretraining != 'supervised':
                 h.update(metric=KNN_METRIC)
     return cfg
-
-
-KNN_METRIC = 'knn/top1'
 
 
 def knn_validation(cfg: Config, data: Path, k: int = 5) -> None:

@@ -29,7 +29,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .names import mask_key, pattern_list, split_canonical
+from .names import backbone_split, mask_key, pattern_list
 from .ticket import Ticket
 from .ticket_binding import FSDP_ADVICE, TicketBindingError, bind_ticket, check_not_flattened, check_ticket_fits
 
@@ -76,9 +76,8 @@ class TicketMasks:
     @property
     def prefixes(self) -> list[str]:
         """The prefixes of the backbone copies masked (``backbone.``, ``encoder_k.module.0.``)."""
-        keys = self.ticket.masks  # a prefixed name that is itself a key lies outside every ResNet
         return sorted({split[0] for full in self.names
-                       if (split := split_canonical(full)) is not None and not (split[0] and full in keys)})
+                       if (split := backbone_split(full, self.ticket.masks)) is not None})
 
     def __len__(self) -> int:
         return len(self.entries)

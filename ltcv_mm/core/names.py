@@ -35,14 +35,19 @@ def split_canonical(name: str) -> tuple[str, str] | None:
     return None
 
 
-def mask_key(name: str, keys: Container[str] = ()) -> str:
-    """The key of a parameter's mask in a ticket whose keys are ``keys``: the full name when the
-    ticket has it (a whole-model ticket's neck and heads, ``head.fc.weight`` included, whose ``fc``
-    is no ResNet's), else the canonical name inside a ResNet, else the full name."""
-    if name in keys:
-        return name
+def backbone_split(name: str, keys: Container[str] = ()) -> tuple[str, str] | None:
+    """``split_canonical(name)`` for a parameter inside a ResNet; None outside every ResNet: no ResNet
+    segment in the name, or a prefixed name that a ticket's ``keys`` hold as it is (a whole-model
+    ticket's ``head.fc.weight``, whose ``fc`` is no ResNet's: canonical keys never carry a prefix)."""
     split = split_canonical(name)
-    return split[1] if split is not None else name
+    return None if split is None or (split[0] and name in keys) else split
+
+
+def mask_key(name: str, keys: Container[str] = ()) -> str:
+    """The key of a parameter's mask in a ticket whose keys are ``keys``: the canonical name inside a
+    ResNet, the full name outside (``backbone_split``)."""
+    split = backbone_split(name, keys)
+    return name if split is None else split[1]
 
 
 def resnet_prefixes(names: Iterable[str]) -> set[str]:

@@ -13,7 +13,7 @@ from typing import Iterable
 
 from torch import nn
 
-from .names import infer_arch, matches_any, pattern_list, select_prunable, split_canonical
+from .names import backbone_split, infer_arch, matches_any, pattern_list, select_prunable
 from .ticket import Ticket
 
 FSDP_ADVICE = ("FSDP shards parameters (FSDP1 also flattens them), so per-parameter masks cannot follow "
@@ -56,10 +56,8 @@ def bind_ticket(module: nn.Module, ticket: Ticket, prefixes: tuple[str, ...] | N
     bound = {k: 0 for k in ticket.masks}
     entries, backbones = [], set()
     for full, param in module.named_parameters():
-        split = split_canonical(full)
-        if split is None or (split[0] and full in ticket.masks):
-            # outside the backbone: a whole-model ticket keys these by full name (``head.fc.weight``
-            # too, whose ``fc`` is no ResNet's; canonical keys never carry a prefix)
+        split = backbone_split(full, ticket.masks)
+        if split is None:  # outside the backbone: a whole-model ticket keys these by full name
             if full not in ticket.masks:
                 continue
             split = ('', full)
