@@ -300,7 +300,11 @@ def _fine_tune(layout: DemoLayout, s: DemoSettings, job: TransferJob) -> dict:
 
 def _as_classes(scenes: list, classes: tuple[str, ...]) -> list:
     """The scenes labelled for the task's classes: as drawn (ten digits), every digit 0 (one class
-    'digit'), or only digits 0-4 annotated, as 0, the distractors left unannotated ('low digit')."""
+    'digit'), only digits 0-4 annotated, as 0, the distractors left unannotated ('low digit'), or digits
+    0-4 as 0 and 5-9 as 1 ('low/high')."""
+    if classes == runs.SCENE_KINDS['low/high']:
+        return [dataclasses.replace(sc, labels=[int(label >= runs.DISTRACTORS_FROM) for label in sc.labels])
+                for sc in scenes]
     if len(classes) > 1:
         return scenes
     if classes == ('low digit',):

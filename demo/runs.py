@@ -46,10 +46,12 @@ KNOWN_NOTICES = ('"FileClient" will be deprecated', '"HardDiskBackend" is the al
                  'The prefix is not set in metric class')
 
 
-# the scene kinds: every digit its own class, every digit one class, or digits 0-4 one class among
-# distractor digits 5-9 (drawn, labelled background: telling them apart needs recognising digits)
-SCENE_KINDS = {'digits': DIGITS, 'digit': ('digit',), 'low digit': ('low digit',)}
-DISTRACTORS_FROM = 5  # in 'low digit' scenes, digits from this one on are distractors
+# the scene kinds: every digit its own class, every digit one class, digits 0-4 one class among
+# distractor digits 5-9 (drawn, labelled background: telling them apart needs recognising digits), or
+# digits 0-4 one class and 5-9 another (finding digits is easy, labelling them needs recognising them)
+SCENE_KINDS = {'digits': DIGITS, 'digit': ('digit',), 'low digit': ('low digit',),
+               'low/high': ('low digit', 'high digit')}
+DISTRACTORS_FROM = 5  # in 'low digit' scenes, digits from this one on are distractors; in 'low/high', 'high'
 
 
 def scene_classes(s: DemoSettings, task: str) -> tuple[str, ...]:

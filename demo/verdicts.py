@@ -5,17 +5,20 @@ Each cell holds the same fine-tuning repeated over seeds. Runs with the same
 seed share their data order, augmentation draws and head initialisation
 (only the backbone differs), so two cells run on the same seeds are compared
 seed by seed: with d_i the per-seed differences, the difference is mean(d)
-and its standard error ``se = sd(d) / sqrt(n)``. Cells on different seeds
-fall back to ``se = sqrt(s_A^2 / n_A + s_B^2 / n_B)``. Then, for a ticket T:
+and its standard error ``se = sd(d) / sqrt(n)`` with n - 1 degrees of
+freedom. Cells on different seeds fall back to ``se = sqrt(s_A^2 / n_A +
+s_B^2 / n_B)`` with Welch's degrees of freedom. The difference's 95 %
+interval is mean(d) ± t se, t the 97.5 % quantile of Student's t: with 4
+seeds t = 3.18, where the normal 2 would be an 86 % band. Then, for a
+ticket T:
 
-- matches dense:  mean(T) - mean(dense) >= -2 se   (within the noise, or better)
-- beats random:   mean(T) - mean(random) > 2 se
-- below random:   mean(T) - mean(random) < -2 se
+- matches dense:  the interval of T - dense reaches 0 or above (within the noise, or better)
+- beats random:   the interval of T - random lies above 0
+- below random:   the interval of T - random lies below 0
 - otherwise against random: within noise.
 
-Twice the standard error is roughly a 95 % band for normal noise; with 3
-seeds it is a coarse screen, not a significance test, and the report says so.
-A single pair of runs has no spread (se = 0): the comparison is then exact.
+A single pair of runs, or differences with no spread, have se = 0: the
+comparison is then exact.
 """
 from __future__ import annotations
 
@@ -66,25 +69,72 @@ class Cell:
         return f'{self.mean:.4g} ± {self.std:.2g}'
 
 
-def se_of_difference(a: Cell, b: Cell) -> float:
-    """Standard error of mean(a) - mean(b): paired by seed when both cells ran the same seeds."""
+LEVEL = 0.95  # the verdicts' two-sided confidence level
+
+
+def t_quantile(df: float) -> float:
+    """The two-sided ``LEVEL`` quantile of Student's t with ``df`` degrees of freedom (df > 0)."""
+    from scipy.stats import t as student_t
+    return float(student_t.ppf(0.5 + LEVEL / 2, df))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean(a) - mean(b) with its standard error, degrees of freedom and per-seed differences (when paired)."""
+    mean: float
+    se: float
+    df: float
+    n: int
+    per_seed: tuple[float, ...] | None
+
+    @property
+    def half_width(self) -> float:
+        """Half the 95 % interval; 0 where there is no spread (the comparison is exact)."""
+        return 0.0 if self.se == 0 or self.df <= 0 else t_quantile(self.df) * self.se
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return self.mean - self.half_width, self.mean + self.half_width
+
+    def __str__(self) -> str:
+        lo, hi = self.interval
+        seeds = '' if self.per_seed is None else '; per seed ' + ', '.join(f'{d:+.4g}' for d in self.per_seed)
+        return f'{self.mean:+.4g} [{lo:+.4g}, {hi:+.4g}] (n = {self.n}{seeds})'
+
+
+def difference(a: Cell, b: Cell) -> Difference:
+    """mean(a) - mean(b): paired by seed when both cells ran the same seeds, else Welch's."""
     if sorted(a.seeds) == sorted(b.seeds):
         other = b.by_seed()
-        return Cell.of([v - other[s] for s, v in a.by_seed().items()]).se
-    return math.sqrt(a.se ** 2 + b.se ** 2)
+        per_seed = tuple(v - other[s] for s, v in sorted(a.by_seed().items()))
+        d = Cell.of(per_seed)
+        return Difference(d.mean, d.se, d.n - 1, d.n, per_seed)
+    se = math.sqrt(a.se ** 2 + b.se ** 2)
+    parts = [c.se ** 4 / (c.n - 1) for c in (a, b) if c.n > 1]
+    df = se ** 4 / sum(parts) if se > 0 and parts else 0.0
+    return Difference(a.mean - b.mean, se, df, min(a.n, b.n), None)
+
+
+def se_of_difference(a: Cell, b: Cell) -> float:
+    """Standard error of mean(a) - mean(b) (``difference``)."""
+    return difference(a, b).se
 
 
 def matches_dense(ticket: Cell, dense: Cell) -> bool:
-    return ticket.mean - dense.mean >= -2 * se_of_difference(ticket, dense)
+    return difference(ticket, dense).interval[1] >= 0
+
+
+def above(a: Cell, b: Cell) -> bool:
+    """mean(a) above mean(b) beyond the noise: the interval of a - b lies above 0."""
+    return difference(a, b).interval[0] > 0
 
 
 def against_random(ticket: Cell, random: Cell) -> str:
     """'beats random', 'below random' or 'within noise'."""
-    margin = 2 * se_of_difference(ticket, random)
-    diff = ticket.mean - random.mean
-    if diff > margin:
+    lo, hi = difference(ticket, random).interval
+    if lo > 0:
         return 'beats random'
-    if -diff > margin:
+    if hi < 0:
         return 'below random'
     return 'within noise'
 

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from demo.verdicts import Cell, verdict
+from demo.verdicts import Cell, difference, verdict
 from ltcv_mm.core import load_ticket
 
 from helpers import ROOT, checkout_env
@@ -144,7 +144,7 @@ def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
     work, _ = demo_run
     rows = list(csv.DictReader((work / 'report/results.csv').open()))
     text = (work / 'report/report.md').read_text()
-    assert '### How the verdicts are computed' in text and 'mean(T) − mean(random) > 2 se' in text
+    assert '### How the verdicts are computed' in text and "Student's t with n − 1 degrees" in text
     assert 'compared seed by seed' in text
     for task in TASKS:
         for p in PRETRAININGS:
@@ -155,6 +155,10 @@ def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
             expected = verdict(cell['ticket'], cell['dense'], cell['random'])
             line = next(ln for ln in text.splitlines() if ln.startswith(f'| {task} | {p} | 40.0 % |'))
             assert line.endswith(f'| {expected} |'), line
+            scale = 100.0 if task == 'detection' else 1.0
+            for other in ('dense', 'random'):  # each verdict's interval, n and per-seed differences listed
+                scaled = (Cell.of([scale * v for v in c.values], c.seeds) for c in (cell['ticket'], cell[other]))
+                assert f'- {task}, {p}, ticket 40.0 % − {other}: {difference(*scaled)}' in text
     probe = json.loads((work / 'probe.json').read_text())
     assert set(probe) == {*PRETRAININGS, 'random init'} and all(0.0 <= v <= 100.0 for v in probe.values())
     assert f'| simclr |  | {probe["simclr"]:.1f} |' in text
@@ -248,3 +252,21 @@ def test_low_digit_scenes_annotate_digits_0_to_4_and_leave_the_distractors_as_ba
             assert (label_map[mask] == (1 if i in wanted else 0)).all()
         assert (kept.image == drawn.image).all()
     assert sum(len(s.labels) for s in low) < sum(len(s.labels) for s in scenes)
+
+
+def test_low_high_scenes_annotate_every_digit_as_low_or_high():
+    import numpy as np
+
+    from demo import digits
+    from demo.main import _as_classes
+    from demo.runs import SCENE_KINDS
+    glyphs, labels = digits.load_digits()
+    rng = np.random.default_rng(1)
+    scenes = [digits.make_scene(glyphs, labels, rng, digits=(4, 4)) for _ in range(6)]
+    halves = _as_classes(scenes, SCENE_KINDS['low/high'])
+    for drawn, kept in zip(scenes, halves):
+        assert kept.labels == [int(label >= 5) for label in drawn.labels] and kept.boxes == drawn.boxes
+        label_map = kept.label_map()
+        for label, mask in zip(drawn.labels, drawn.masks):
+            assert (label_map[mask] == (2 if label >= 5 else 1)).all()
+    assert {label for s in halves for label in s.labels} == {0, 1}
