@@ -20,7 +20,7 @@ from ltcv_mm.analysis.imp_summary import read_curve
 from ltcv_mm.analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix, path_curve
 from ltcv_mm.core import atomic_write_bytes, load_ticket, random_like
 
-from . import runs
+from . import cpu_kernels, runs
 from .layout import DemoLayout, transfer_jobs
 from .settings import INSTABILITY_MODES, DemoSettings
 from .verdicts import Cell, above, against_random, difference, verdict
@@ -137,7 +137,9 @@ def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> P
     lines = ['# ltcv_mm demo report', '',
              f'Backbone: ResNet-50 topology at width {s.width} (64 = full), images {s.cls_size} px '
              f'(classification) and {s.scene_size} px (scenes), digits from scikit-learn; '
-             f'{s.seeds} seeds per fine-tuning ({", ".join(map(str, s.seed_list()))}).', '']
+             f'{s.seeds} seeds per fine-tuning ({", ".join(map(str, s.seed_list()))}). CPU kernels: '
+             + (', '.join(f'{k}={v}' for k, v in cpu_kernels.current().items() if v) or 'the CPU\'s own')
+             + ' (demo/cpu_kernels.py).', '']
     lines += _pretraining_section(layout, s)
     lines += ['## Transfer', '', 'Metric ×100 for detection (COCO bbox mAP@50), mIoU (%) for segmentation; '
               'mean ± standard deviation over the seeds.', '',

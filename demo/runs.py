@@ -16,6 +16,7 @@ from mmengine.config import Config
 from ltcv_mm.core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
 from ltcv_mm.models.sparse_backbone import stock_backbone_cfg
 
+from . import cpu_kernels
 from .settings import DemoSettings
 from .tiny import datasets, for_cpu, narrow_model, scale_images, set_num_classes, use_local_data
 
@@ -312,7 +313,7 @@ def run(cfg: Config, work: Path, record: dict) -> dict:
             metrics = {k: float(v) for k, v in runner.val().items()}
     if validates and not metrics:
         raise RuntimeError(f'{work}: the run ended without a validation metric; no result is written')
-    record = dict(record, metrics=metrics, seconds=round(time.time() - t0, 2),
+    record = dict(record, metrics=metrics, seconds=round(time.time() - t0, 2), cpu_kernels=cpu_kernels.current(),
                   checkpoint=str(work / (work / 'last_checkpoint').read_text().strip().split('/')[-1]))
     atomic_write_bytes(work / RESULT, json.dumps(record, indent=1).encode())
     _free(runner)

@@ -10,6 +10,7 @@ import time
 import pytest
 import torch
 
+from demo.cpu_kernels import PINS
 from demo.verdicts import Cell, difference, verdict
 from ltcv_mm.core import load_ticket
 
@@ -26,6 +27,9 @@ def _demo(work, *extra):
                           env=checkout_env())
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
+
+
+PINNED = {name: os.environ.get(name, value) for name, value in PINS.items()}  # a value set by the user is kept
 
 
 @pytest.fixture(scope='module')
@@ -112,6 +116,8 @@ def test_a_run_from_before_a_new_setting_is_still_its_own(tmp_path):
 
 def test_resumed_demo_reuses_what_was_finished(demo_run):
     work, out = demo_run
+    for p in PRETRAININGS:  # pre-training and IMP ran in the demo's own process, pinned before torch loaded
+        assert json.loads((work / 'pretrain' / p / 'result.json').read_text())['cpu_kernels'] == PINNED
     assert '[data] reused' in out
     # pre-training, IMP and the first transfer run were finished before the kill
     assert out.count('reused') >= 3 + 3 + 1
@@ -129,6 +135,7 @@ def test_every_seed_of_every_run_is_reported_with_its_own_metric(demo_run):
         result = json.loads((work / 'transfer' / r['task'] / cell / f'seed{r["seed"]}/result.json').read_text())
         # the value is the one the stock evaluator gave that run
         assert result['metrics'][r['metric']] == pytest.approx(float(r['value']), abs=1e-6)
+        assert result['cpu_kernels'] == PINNED, 'the transfer workers compute with the pinned CPU kernels'
         hi = 1.0 if r['metric'] == 'coco/bbox_mAP_50' else 100.0
         assert 0.0 <= float(r['value']) <= hi
         expected = {'scratch': 0.0, 'dense': 0.0, 'ticket': 0.4, 'random': 0.4, 'reverse': 0.6}[r['mode']]
@@ -146,6 +153,7 @@ def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
     text = (work / 'report/report.md').read_text()
     assert '### How the verdicts are computed' in text and "Student's t with n − 1 degrees" in text
     assert 'compared seed by seed' in text
+    assert 'CPU kernels: ' + ', '.join(f'{k}={v}' for k, v in PINNED.items()) in text
     for task in TASKS:
         for p in PRETRAININGS:
             runs = {m: [r for r in rows if (r['task'], r['pretraining'], r['mode']) == (task, p, m)]

@@ -36,6 +36,9 @@ import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the demo application, demo/, is not installed
+from demo import cpu_kernels  # noqa: E402
+
+cpu_kernels.pin()  # before anything loads torch: the same sums on every x86-64 CPU with AVX2 (demo/cpu_kernels.py)
 from demo.layout import DemoLayout  # noqa: E402
 from demo.main import Demo  # noqa: E402
 from demo.settings import PRETRAININGS, TASKS, DemoSettings  # noqa: E402
