@@ -41,6 +41,11 @@ VERDICT_RULES = [
     'the per-seed differences, is listed under "Verdict intervals".']
 
 
+def table_scale(task: str) -> float:
+    """The factor from the stock metric to the report's units: mAP (a fraction) is shown x100."""
+    return 100.0 if task == 'detection' else 1.0
+
+
 def number(value: float | None) -> str:
     """A figure of the report; '-' where a path point or barrier is not a number (strict JSON's null)."""
     return '-' if value is None else f'{value:.2f}'
@@ -146,7 +151,7 @@ def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> P
               '| task | pre-training | sparsity | scratch | dense | ticket | random | reverse | pre-training '
               'matters | verdict |', '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
-        scale = 100.0 if r['task'] == 'detection' else 1.0
+        scale = table_scale(r['task'])
         sp = '…' if r['sparsity'] is None else f'{100 * r["sparsity"]:.1f} %'
         rev = _fmt(r['reverse'], scale, s.seeds) if r['reverse'] is not None or r['round'] == min(
             s.transferred_rounds()) else ''
@@ -172,7 +177,7 @@ def _interval_section(rows: list[dict]) -> list[str]:
              'Differences in the table\'s units: mean [95 % interval] (n; per-seed differences).', '']
     seen = set()
     for r in rows:
-        scale = 100.0 if r['task'] == 'detection' else 1.0
+        scale = table_scale(r['task'])
         pairs = [('dense − scratch', r['dense'], r['scratch'])] if (r['task'], r['pretraining']) not in seen else []
         seen.add((r['task'], r['pretraining']))
         sp = '…' if r['sparsity'] is None else f'{100 * r["sparsity"]:.1f} %'
@@ -289,7 +294,7 @@ def _figures(layout: DemoLayout, s: DemoSettings, rows: list[dict], out: Path) -
     lines = ['', '## Figures', '']
     for task in s.tasks:
         series, flat = {}, {}
-        scale = 100.0 if task == 'detection' else 1.0
+        scale = table_scale(task)
         for r in (r for r in rows if r['task'] == task and r['dense'] is not None):
             p, d = r['pretraining'], r['dense']
             for mode in ('ticket', 'random'):

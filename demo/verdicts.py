@@ -115,11 +115,6 @@ def difference(a: Cell, b: Cell) -> Difference:
     return Difference(a.mean - b.mean, se, df, min(a.n, b.n), None)
 
 
-def se_of_difference(a: Cell, b: Cell) -> float:
-    """Standard error of mean(a) - mean(b) (``difference``)."""
-    return difference(a, b).se
-
-
 def matches_dense(ticket: Cell, dense: Cell) -> bool:
     return difference(ticket, dense).interval[1] >= 0
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from demo.verdicts import Cell, above, against_random, difference, matches_dense, se_of_difference, t_quantile, verdict
+from demo.verdicts import Cell, above, against_random, difference, matches_dense, t_quantile, verdict
 
 
 def test_cell_statistics():
@@ -21,14 +21,14 @@ def test_cells_on_the_same_seeds_are_compared_seed_by_seed():
     # a seed that is hard for every backbone moves both cells alike: the paired difference sees through it
     ticket, random = Cell.of([4.0, 9.0, 9.5], [0, 1, 2]), Cell.of([3.0, 8.2, 8.4], [0, 1, 2])
     diffs = Cell.of([1.0, 0.8, 1.1])
-    assert se_of_difference(ticket, random) == pytest.approx(diffs.se)
+    assert difference(ticket, random).se == pytest.approx(diffs.se)
     assert against_random(ticket, random) == 'beats random'
     # the same values on other seeds: unpaired, the spread of the hard seed swamps the difference
     unpaired = Cell.of([3.0, 8.2, 8.4], [3, 4, 5])
-    assert se_of_difference(ticket, unpaired) == pytest.approx(math.sqrt(ticket.se ** 2 + unpaired.se ** 2))
+    assert difference(ticket, unpaired).se == pytest.approx(math.sqrt(ticket.se ** 2 + unpaired.se ** 2))
     assert against_random(ticket, unpaired) == 'within noise'
     # seed order does not matter, seeds do
-    assert se_of_difference(ticket, Cell.of([8.4, 3.0, 8.2], [2, 0, 1])) == pytest.approx(diffs.se)
+    assert difference(ticket, Cell.of([8.4, 3.0, 8.2], [2, 0, 1])).se == pytest.approx(diffs.se)
 
 
 def test_verdicts_on_known_numbers():
