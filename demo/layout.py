@@ -45,15 +45,16 @@ class TransferJob:
 
 def transfer_jobs(s: DemoSettings) -> list[TransferJob]:
     """Every fine-tuning, in the order they run: per task the scratch floor, then per pre-training the
-    dense backbone, the ticket and its random mask at every transferred round, and the reverse ticket at
-    the lowest one; every seed."""
+    dense backbone, the ticket and its random mask at every transferred round, and (``reverse_ticket``)
+    the reverse ticket at the lowest one; every seed."""
     jobs = []
     for task in s.tasks:
         cells = [(None, 'scratch', 0)]
         for p in s.pretrainings:
             cells.append((p, 'dense', 0))
             cells += [(p, m, k) for k in s.transferred_rounds() for m in ('ticket', 'random')]
-            cells.append((p, 'reverse', min(s.transferred_rounds())))
+            if s.reverse_ticket:
+                cells.append((p, 'reverse', min(s.transferred_rounds())))
         jobs += [TransferJob(task, p, m, k, seed) for p, m, k in cells for seed in s.seed_list()]
     return jobs
 

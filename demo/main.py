@@ -10,7 +10,9 @@ import contextlib
 import dataclasses
 import json
 import time
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -22,6 +24,7 @@ from .probe import backbone_knn
 from .progress import Progress
 from .report import number, write_report
 from .settings import ADDED_LATER, INSTABILITY_MODES, DemoSettings
+from .workers import Workers
 
 # rough seconds of each run at the default settings, for the estimate of the time left
 COST = {'pretrain': 15.0, 'imp': 2.5, 'detection': 12.5, 'segmentation': 6.5, 'path_point': 0.4}
@@ -36,13 +39,15 @@ class Demo:
         work: the demo's work folder.
         s: its settings (a folder holds the runs of one set of settings).
         data: the generated data sets (default ``work/data``, written by the data stage).
-        workers: fine-tunings at once (processes of one thread each).
+        workers: runs at once (pre-trainings, IMP runs, fine-tunings): processes of one thread each, or
+            this process with 1.
     """
 
     def __init__(self, work: Path, s: DemoSettings, data: Path | None = None, workers: int = 1) -> None:
         self.layout = DemoLayout.of(work, data)
         self.s = s
         self.workers = workers
+        self.pool = Workers(workers)  # kept for every stage of run()
         self.timings: dict[str, float] = {}
 
     def plan(self) -> list[tuple[str, float]]:
@@ -62,13 +67,14 @@ class Demo:
         self.stage_data()
         self.timings['data'] = time.time() - t
         progress = Progress(self.plan(), parallel=self.workers)
-        for name, stage in (('pretrain', self.stage_pretrain), ('probe', self.stage_probe),
-                            ('imp', self.stage_imp), ('ticket_probe', self.stage_ticket_probe),
-                            ('transfer', self.stage_transfer),
-                            ('instability', self.stage_instability)):
-            t = time.time()
-            stage(progress)
-            self.timings[name] = time.time() - t
+        with self.pool:
+            for name, stage in (('pretrain', self.stage_pretrain), ('probe', self.stage_probe),
+                                ('imp', self.stage_imp), ('ticket_probe', self.stage_ticket_probe),
+                                ('transfer', self.stage_transfer),
+                                ('instability', self.stage_instability)):
+                t = time.time()
+                stage(progress)
+                self.timings[name] = time.time() - t
         t = time.time()
         report = write_report(self.layout, self.s, figures=True)
         self.timings['report'] = time.time() - t
@@ -122,31 +128,31 @@ class Demo:
         formats.write_voc_segmentation(data / 'VOCdevkit', seg)
         atomic_write_bytes(done, json.dumps({'train_scenes': s.train_scenes}).encode())
 
+    def _stage(self, progress: Progress, jobs: list, done: Callable, work: Callable, label: Callable,
+               key: Callable, summary: Callable) -> None:
+        """A stage's runs: the finished ones reported as reused, the others run by the workers."""
+        for job in (j for j in jobs if done(j)):
+            progress.finish(key(job), progress.start(label(job)), True, summary(job, work(job)))
+        self.pool.run_all([j for j in jobs if not done(j)], work, lambda job: progress.start(label(job)),
+                          lambda job, t, result: progress.finish(key(job), t, False, summary(job, result)))
+
     def stage_pretrain(self, progress: Progress) -> None:
-        lay = self.layout
-        for p in self.s.pretrainings:
-            work = lay.pretrain_work(p)
-            reused = runs.is_done(work) and lay.pretrained(p).is_file()
-            t = progress.start(f'pre-training {p} (dense, from scratch, '
-                               f'{self.s.pretrain_epochs} epochs)')
-            cfg = runs.pretrain_config(self.s, p, lay.data, work)
-            result = runs.run(cfg, work, dict(stage='pretrain', pretraining=p))
-            runs.export_backbone(Path(result['checkpoint']), lay.pretrained(p))
-            progress.finish(f'pretrain/{p}', t, reused, _metrics(result))
+        lay, s = self.layout, self.s
+        self._stage(progress, list(s.pretrainings),
+                    done=lambda p: runs.is_done(lay.pretrain_work(p)) and lay.pretrained(p).is_file(),
+                    work=partial(_pretrain, lay, s),
+                    label=lambda p: f'pre-training {p} (dense, from scratch, {s.pretrain_epochs} epochs)',
+                    key=lambda p: f'pretrain/{p}', summary=lambda p, result: _metrics(result))
 
     def stage_imp(self, progress: Progress) -> None:
-        lay = self.layout
-        for p in self.s.pretrainings:
-            work = lay.imp_work(p)
-            reused = runs.is_done(work)
-            t = progress.start(f'IMP on the {p} task: {self.s.imp_rounds} prunings of '
-                               f'{self.s.imp_rate:.0%}, '
-                               f'{self.s.round_epochs} epoch(s) a round, rewinding to the pre-trained weights')
-            pretrain = runs.read_result(lay.pretrain_work(p))
-            cfg = runs.imp_config(self.s, p, lay.data, work, lay.pretrained(p), Path(pretrain['checkpoint']))
-            runs.run(cfg, work, dict(stage='imp', pretraining=p))
-            last = load_ticket(lay.ticket(p, self.s.imp_rounds))
-            progress.finish(f'imp/{p}', t, reused, f'round {self.s.imp_rounds} ticket {last.sparsity:.2%} sparse')
+        lay, s = self.layout, self.s
+        self._stage(progress, list(s.pretrainings), done=lambda p: runs.is_done(lay.imp_work(p)),
+                    work=partial(_imp, lay, s),
+                    label=lambda p: (f'IMP on the {p} task: {s.imp_rounds} prunings of {s.imp_rate:.0%}, '
+                                     f'{s.round_epochs} epoch(s) a round, rewinding to the pre-trained weights'),
+                    key=lambda p: f'imp/{p}',
+                    summary=lambda p, result: (f'round {s.imp_rounds} ticket '
+                                               f'{load_ticket(lay.ticket(p, s.imp_rounds)).sparsity:.2%} sparse'))
 
     def stage_probe(self, progress: Progress) -> None:
         """k-NN accuracy on held-out digits of each pre-trained backbone and of a random one (probe.json)."""
@@ -187,32 +193,9 @@ class Demo:
                 self._finished(progress, job, progress.start(self._label(job)), self.fine_tune(job), True)
             else:
                 todo.append(job)
-        if self.workers <= 1:
-            for job in todo:
-                started = progress.start(self._label(job))
-                self._finished(progress, job, started, self.fine_tune(job), False)
-            return
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-        # spawn, not fork: a forked copy of a process that has run torch's thread pools can hang
-        with ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context('spawn'),
-                                 initializer=_one_thread_worker) as pool:
-            running = {}
-
-            def submit() -> None:  # a job is announced when a worker is free for it
-                job = todo.pop(0)
-                started = progress.start(self._label(job))
-                running[pool.submit(_fine_tune, self.layout, self.s, job)] = (job, started)
-
-            for _ in range(min(self.workers, len(todo))):
-                submit()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job, started = running.pop(future)
-                    self._finished(progress, job, started, future.result(), False)
-                    if todo:
-                        submit()
+        self.pool.run_all(todo, partial(_fine_tune, self.layout, self.s),
+                          lambda job: progress.start(self._label(job)),
+                          lambda job, t, result: self._finished(progress, job, t, result, False))
 
     def _label(self, job: TransferJob) -> str:
         p, k = job.pretraining, job.round
@@ -282,16 +265,19 @@ class Demo:
                             f'barrier {number(record["barrier"])} {record["metric"]} ({record["verdict"]})')
 
 
-def _one_thread_worker() -> None:
-    """A transfer worker: one torch thread (two such processes on two cores finish about twice the runs
-    of one process of two threads: the demo's layers are too small to split well), the parent's
-    warning filters."""
-    import warnings
+def _pretrain(layout: DemoLayout, s: DemoSettings, p: str) -> dict:
+    """Dense pre-training from scratch (a worker's job), its backbone exported for IMP and transfer."""
+    cfg = runs.pretrain_config(s, p, layout.data, layout.pretrain_work(p))
+    result = runs.run(cfg, layout.pretrain_work(p), dict(stage='pretrain', pretraining=p))
+    runs.export_backbone(Path(result['checkpoint']), layout.pretrained(p))
+    return result
 
-    import torch
-    torch.set_num_threads(1)
-    warnings.filterwarnings('ignore', category=UserWarning)
-    warnings.filterwarnings('ignore', category=DeprecationWarning)
+
+def _imp(layout: DemoLayout, s: DemoSettings, p: str) -> dict:
+    """IMP on the pre-training task (a worker's job), from the dense pre-training's checkpoint."""
+    pretrain = runs.read_result(layout.pretrain_work(p))
+    cfg = runs.imp_config(s, p, layout.data, layout.imp_work(p), layout.pretrained(p), Path(pretrain['checkpoint']))
+    return runs.run(cfg, layout.imp_work(p), dict(stage='imp', pretraining=p))
 
 
 def _fine_tune(layout: DemoLayout, s: DemoSettings, job: TransferJob) -> dict:

@@ -21,7 +21,7 @@ class Progress:
         self.t0 = time.time()
         self.spent = 0.0     # seconds of runs executed now (not reused)
         self.units = 0.0     # their cost
-        self.parallel = max(1, parallel)  # runs at once (an estimate: the pre-training stages run one at a time)
+        self.parallel = max(1, parallel)  # runs at once (an estimate: a stage of fewer runs uses fewer workers)
 
     def start(self, label: str) -> float:
         print(f'[{_clock(time.time() - self.t0)} {self._eta()}] {self.done + 1}/{self.total} {label} ...', flush=True)

@@ -148,8 +148,9 @@ def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> P
     lines += _pretraining_section(layout, s)
     lines += ['## Transfer', '', 'Metric ×100 for detection (COCO bbox mAP@50), mIoU (%) for segmentation; '
               'mean ± standard deviation over the seeds.', '',
-              '| task | pre-training | sparsity | scratch | dense | ticket | random | reverse | pre-training '
-              'matters | verdict |', '|---|---|---|---|---|---|---|---|---|---|']
+              '| task | pre-training | sparsity | scratch | dense | ticket | random | '
+              + ('reverse | ' if s.reverse_ticket else '') + 'pre-training matters | verdict |',
+              '|---|---|---|---|---|---|---|' + ('---|' if s.reverse_ticket else '') + '---|---|']
     for r in rows:
         scale = table_scale(r['task'])
         sp = '…' if r['sparsity'] is None else f'{100 * r["sparsity"]:.1f} %'
@@ -159,8 +160,8 @@ def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> P
             rev += f' ({100 * (1 - r["sparsity"]):.1f} % sparse: {r["reverse_verdict"]})'
         lines.append(f'| {r["task"]} | {r["pretraining"]} | {sp} | {_fmt(r["scratch"], scale, s.seeds)} | '
                      f'{_fmt(r["dense"], scale, s.seeds)} | {_fmt(r["ticket"], scale, s.seeds)} | '
-                     f'{_fmt(r["random"], scale, s.seeds)} | {rev} | '
-                     f'{pretraining_matters(r["scratch"], r["dense"])} | {r["verdict"]} |')
+                     f'{_fmt(r["random"], scale, s.seeds)} | ' + (f'{rev} | ' if s.reverse_ticket else '')
+                     + f'{pretraining_matters(r["scratch"], r["dense"])} | {r["verdict"]} |')
     lines += ['', '### How the verdicts are computed', ''] + [f'- {rule}' for rule in VERDICT_RULES]
     lines += _interval_section(rows)
     lines += _instability_section(layout, out, figures)

@@ -11,6 +11,7 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from mmengine.config import Config
 
 from ltcv_mm.core import atomic_torch_save, atomic_write_bytes, load_ticket, to_canonical, torch_load_safe
@@ -79,9 +80,13 @@ def stock(name: str) -> str:
 
 def load_config(path: str) -> Config:
     """``Config.fromfile`` without yapf formatting of the config's text: the Runner formats it for its
-    log, its config dump and every checkpoint: 1.8-2.3 s of each demo run of 8-14 s (the text stays
+    log, its config dump and every checkpoint: 2.2 s of each demo run of 13-24 s (the text stays
     valid Python, one line per entry)."""
-    return Config.fromfile(path, format_python_code=False)
+    cfg = Config.fromfile(path, format_python_code=False)
+    # mmengine 0.10's fromfile hands the flag on for lazy-import configs only; a deep copy (the Runner's)
+    # keeps the attribute
+    object.__setattr__(cfg, '_format_python_code', False)
+    return cfg
 
 
 def _common(cfg: Config, s: DemoSettings, work: Path, size: int) -> Config:
@@ -314,6 +319,7 @@ def run(cfg: Config, work: Path, record: dict) -> dict:
     if validates and not metrics:
         raise RuntimeError(f'{work}: the run ended without a validation metric; no result is written')
     record = dict(record, metrics=metrics, seconds=round(time.time() - t0, 2), cpu_kernels=cpu_kernels.current(),
+                  threads=torch.get_num_threads(),
                   checkpoint=str(work / (work / 'last_checkpoint').read_text().strip().split('/')[-1]))
     atomic_write_bytes(work / RESULT, json.dumps(record, indent=1).encode())
     _free(runner)

@@ -16,7 +16,7 @@ from ltcv_mm.core import load_ticket
 
 from helpers import ROOT, checkout_env
 
-DEMO = [sys.executable, str(ROOT / 'tools/demo.py'), '--quick']
+DEMO = [sys.executable, str(ROOT / 'tools/demo.py'), '--quick', '--workers', '2']
 PRETRAININGS = ('supervised', 'simclr', 'mocov2')
 TASKS = ('detection', 'segmentation')
 SEEDS = (0, 1)
@@ -102,12 +102,15 @@ def test_a_run_from_before_a_new_setting_is_still_its_own(tmp_path):
     old = DemoSettings(detection_backbone_lr_mult=1.0).as_dict()
     del old['instability_alphas']  # a folder made before these settings existed
     del old['detection_backbone_lr_mult']
+    del old['reverse_ticket']
     (tmp_path / 'settings.json').write_text(json.dumps(old))
-    # its detectors trained the backbone at the full rate: that is its setting, not today's default
-    with pytest.raises(SystemExit, match='holds a demo run with other settings'):
-        Demo(tmp_path, DemoSettings())._check_settings()
-    (tmp_path / 'settings.json').write_text(json.dumps(old))
-    Demo(tmp_path, DemoSettings(detection_backbone_lr_mult=1.0))._check_settings()
+    # its detectors trained the backbone at the full rate, and it transferred the reverse ticket: those are
+    # its settings, not today's defaults
+    for today in (DemoSettings(), DemoSettings(detection_backbone_lr_mult=1.0)):
+        with pytest.raises(SystemExit, match='holds a demo run with other settings'):
+            Demo(tmp_path, today)._check_settings()
+        (tmp_path / 'settings.json').write_text(json.dumps(old))
+    Demo(tmp_path, DemoSettings(detection_backbone_lr_mult=1.0, reverse_ticket=True))._check_settings()
     with pytest.raises(SystemExit, match='holds a demo run with other settings'):
         Demo(tmp_path, DemoSettings(seeds=5))._check_settings()
     with pytest.raises(SystemExit, match='holds a demo run with other settings'):
@@ -116,8 +119,10 @@ def test_a_run_from_before_a_new_setting_is_still_its_own(tmp_path):
 
 def test_resumed_demo_reuses_what_was_finished(demo_run):
     work, out = demo_run
-    for p in PRETRAININGS:  # pre-training and IMP ran in the demo's own process, pinned before torch loaded
-        assert json.loads((work / 'pretrain' / p / 'result.json').read_text())['cpu_kernels'] == PINNED
+    for p in PRETRAININGS:  # pre-training and IMP ran in the workers, pinned, one thread each
+        for stage in ('pretrain', 'imp'):
+            result = json.loads((work / stage / p / 'result.json').read_text())
+            assert result['cpu_kernels'] == PINNED and result['threads'] == 1, (stage, p)
     assert '[data] reused' in out
     # pre-training, IMP and the first transfer run were finished before the kill
     assert out.count('reused') >= 3 + 3 + 1
@@ -136,6 +141,7 @@ def test_every_seed_of_every_run_is_reported_with_its_own_metric(demo_run):
         # the value is the one the stock evaluator gave that run
         assert result['metrics'][r['metric']] == pytest.approx(float(r['value']), abs=1e-6)
         assert result['cpu_kernels'] == PINNED, 'the transfer workers compute with the pinned CPU kernels'
+        assert result['threads'] == 1
         hi = 1.0 if r['metric'] == 'coco/bbox_mAP_50' else 100.0
         assert 0.0 <= float(r['value']) <= hi
         expected = {'scratch': 0.0, 'dense': 0.0, 'ticket': 0.4, 'random': 0.4, 'reverse': 0.6}[r['mode']]
@@ -238,7 +244,11 @@ def test_the_evidence_preset_transfers_every_round_over_six_seeds():
             for mode in ('ticket', 'random'):
                 assert {(j.round, j.seed) for j in jobs if (j.task, j.pretraining, j.mode) == (task, p, mode)} == {
                     (k, seed) for k in range(1, 6) for seed in range(6)}
-    assert len(jobs) == 2 * (1 + 3 * (1 + 2 * 5 + 1)) * 6
+    assert len(jobs) == 2 * (1 + 3 * (1 + 2 * 5 + 1)) * 6  # with the reverse ticket of round 1
+    assert {(j.mode, j.round) for j in jobs if j.mode == 'reverse'} == {('reverse', 1)}
+    default = transfer_jobs(DemoSettings())  # the 15-minute default: scratch, dense, ticket, random
+    assert {j.mode for j in default} == {'scratch', 'dense', 'ticket', 'random'}
+    assert len(default) == 2 * (1 + 3 * 3) * 4
     proc = subprocess.run([*DEMO, '--evidence'], capture_output=True, text=True, env=checkout_env())
     assert proc.returncode == 1 and '--quick and --evidence exclude each other' in proc.stderr
 

@@ -15,8 +15,8 @@
                (configs/transfer, SparseBackbone), each over several seeds:
                the dense backbone from scratch, each dense pre-trained
                backbone, its last ticket, a random mask of the ticket's
-               per-layer sparsity, and the reverse ticket (--workers runs at
-               once, one thread each)
+               per-layer sparsity (--evidence and --quick: the reverse
+               ticket too)
   6. report    WORK_DIR/report/: report.md (tables with mean ± sd and
                verdicts, rewritten after every run), results.csv (every
                run), metric-vs-sparsity plots with error bars, per-layer
@@ -66,7 +66,8 @@ def main(argv=None):
                    'sparsity and of the dense backbone, in segmentation: two copies each, the linear path '
                    'between them at POINTS points (default 11); about a minute more')
     p.add_argument('--workers', type=int, default=min(2, len(os.sched_getaffinity(0))),
-                   help='fine-tunings at once, one thread each (default: 2, or 1 on one core)')
+                   help='runs at once (pre-trainings, IMP runs, fine-tunings), one thread each; 1: one after '
+                   'another in this process (default: 2, or 1 on one core)')
     p.add_argument('--data', help='use this data folder instead of writing the digits '
                    '(layout: cls/{train,val}/<class>/, coco/{train2017,val2017,annotations}/, VOCdevkit/VOC2012/)')
     args = p.parse_args(argv)
