@@ -1,6 +1,7 @@
 """The demo's runs, several at once in worker processes of one torch thread each."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Sequence
 
 
@@ -30,7 +31,7 @@ class Workers:
             from concurrent.futures import ProcessPoolExecutor
             # spawn, not fork: a forked copy of a process that has run torch's thread pools can hang
             self._pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context('spawn'),
-                                             initializer=_one_thread_worker)
+                                             initializer=_one_thread_worker, initargs=(os.getpid(),))
         return self._pool
 
     def run_all(self, jobs: Sequence[Any], work: Callable[[Any], Any], started: Callable[[Any], float],
@@ -67,12 +68,37 @@ class Workers:
                     submit()
 
 
-def _one_thread_worker() -> None:
+def _one_thread_worker(parent: int) -> None:
     """A worker: one torch thread (two such processes on two cores finish about twice the runs of one
-    process of two threads: the demo's layers are too small to split well), the parent's warning filters."""
+    process of two threads: the demo's layers are too small to split well), the parent's warning filters,
+    and no life after the demo's process (``_end_with``)."""
     import warnings
+    _end_with(parent)
 
     import torch
     torch.set_num_threads(1)
     warnings.filterwarnings('ignore', category=UserWarning)
     warnings.filterwarnings('ignore', category=DeprecationWarning)
+
+
+def _end_with(parent: int) -> None:
+    """End this worker when the demo's process ``parent`` ends, however it ends (a kill included): an orphan
+    would go on training into the folder of a run that the next demo resumes. Linux's parent-death signal
+    where there is one, else a thread that watches the parent."""
+    import signal
+    try:
+        import ctypes
+        pr_set_pdeathsig = 1
+        if ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL) != 0:
+            raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG) failed')
+    except (OSError, AttributeError):
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(1)
+        threading.Thread(target=watch, name='end-with-demo', daemon=True).start()
+    if os.getppid() != parent:  # it ended before the signal was asked for
+        os._exit(1)

@@ -1,4 +1,5 @@
 """The demo end to end in --quick mode: killed part-way, resumed, reported from the runs' own metrics, reused."""
+import contextlib
 import csv
 import json
 import os
@@ -6,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,9 +34,32 @@ def _demo(work, *extra):
 PINNED = {name: os.environ.get(name, value) for name, value in PINS.items()}  # a value set by the user is kept
 
 
+def _stat(path: Path) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name: state, parent's pid, ..."""
+    return path.read_text().rsplit(')', 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(_stat(stat)[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie left for a reaper that does not reap counts as ended)."""
+    try:
+        return _stat(Path(f'/proc/{pid}/stat'))[0] != 'Z'
+    except (OSError, IndexError):
+        return False
+
+
 @pytest.fixture(scope='module')
 def demo_run(tmp_path_factory):
-    """A run killed (SIGKILL) once the first transfer run finished, then resumed to the end."""
+    """A run killed (SIGKILL, the demo's process alone) once the first transfer run finished, then resumed
+    to the end. Its workers end with it: none may go on writing into the runs the resumed demo takes up."""
     work = tmp_path_factory.mktemp('demo')
     proc = subprocess.Popen([*DEMO, '--work-dir', str(work)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True, env=checkout_env())
@@ -43,8 +68,17 @@ def demo_run(tmp_path_factory):
     while not first.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.5)
     assert proc.poll() is None, f'demo ended before it could be killed:\n{proc.stdout.read()[-3000:]}'
-    os.killpg(proc.pid, signal.SIGKILL)
+    workers = _children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.time() + 60
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left, so that a failure here stops here
+    # the two workers and multiprocessing's resource tracker
+    assert len(workers) >= 2 and not left, f'children {workers}: {left} outlived the demo'
     assert not (work / 'report/overlap.png').exists()  # the figures come at the end only
     resumed = _demo(work)
     return work, resumed
