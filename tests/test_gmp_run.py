@@ -87,8 +87,8 @@ def test_the_first_step_keeps_what_torch_global_pruning_keeps():
     for k, m in modules.items():
         m.weight.data.copy_(weights[k])
     numel = sum(w.numel() for w in weights.values())
-    torch_prune.global_unstructured([(m, 'weight') for m in modules.values()], pruning_method=torch_prune.L1Unstructured,
-                                    amount=round(0.3 * numel))
+    torch_prune.global_unstructured([(m, 'weight') for m in modules.values()],
+                                    pruning_method=torch_prune.L1Unstructured, amount=round(0.3 * numel))
     for k, m in modules.items():
         assert torch.equal(ticket.masks[k], m.weight_mask.bool()), k
 

@@ -9,12 +9,13 @@ from .runner_access import schedulers, unwrap
 
 
 def check_one_ticket_hook(runner, hook, ticket_hook: type) -> None:
-    """IMPHook enforces its run's ticket itself: no other hook may hold one."""
+    """A pruning hook (IMPHook, GMPHook) enforces its run's ticket itself: no other hook may hold one."""
+    who = type(hook).__name__
     others = [type(h).__name__ for h in runner.hooks if isinstance(h, ticket_hook) and h is not hook]
     if others:
         raise IMPConfigError(
-            f'IMPHook enforces the ticket of its run itself: remove {" and ".join(others)} from '
-            f"custom_hooks (a ticket to start from goes to IMPHook: dict(type='ltcv.IMPHook', "
+            f'{who} enforces the ticket of its run itself: remove {" and ".join(others)} from '
+            f"custom_hooks (a ticket to start from goes to {who}: dict(type='ltcv.{who}', "
             f"ticket=...)); see the README, 'IMP configs'")
 
 
