@@ -20,10 +20,10 @@ from ltcv_mm.analysis.imp_summary import read_curve
 from ltcv_mm.analysis.plots import layer_sparsity_chart, metric_curves, overlap_heatmap, overlap_matrix, path_curve
 from ltcv_mm.core import atomic_write_bytes, load_ticket, random_like
 
-from . import cpu_kernels, runs
+from . import runs
 from .layout import DemoLayout, transfer_jobs
 from .settings import INSTABILITY_MODES, DemoSettings
-from .verdicts import Cell, above, against_random, difference, verdict
+from .verdicts import Cell, above, against_random, difference, matches_dense, verdict
 
 # Valid ranges of the reported metrics: CocoMetric's mAP is a fraction, mmseg's mIoU a percentage.
 RANGE = {'coco/bbox_mAP_50': (0.0, 1.0), 'mIoU': (0.0, 100.0)}
@@ -73,8 +73,21 @@ def collect(layout: DemoLayout, s: DemoSettings) -> list[dict]:
             raise ValueError(f'{work}: the checkpoint holds {result["checked_sparsity"]:.6f} zeros where the '
                              f'mask prunes, expected {result["sparsity"]:.6f}')
         out.append(dict(task=job.task, pretraining=job.pretraining or '', mode=job.mode, round=job.round, seed=job.seed,
-                        sparsity=result['sparsity'], metric=result['metric'], value=_metric(result, work)))
+                        sparsity=result['sparsity'], metric=result['metric'], value=_metric(result, work),
+                        cpu_kernels=result.get('cpu_kernels')))
     return out
+
+
+def kernels_used(records: list[dict]) -> str:
+    """The CPU kernels the fine-tunings ran with, as their results record them (not this process's)."""
+    def named(pins: dict | None) -> str:
+        if pins is None:
+            return 'not recorded'
+        return ', '.join(f'{k}={v}' for k, v in pins.items() if v) or "the CPU's own"
+    seen = sorted({named(r['cpu_kernels']) for r in records})
+    if not seen:
+        return 'no run finished yet'
+    return seen[0] if len(seen) == 1 else 'mixed: ' + '; '.join(seen)
 
 
 def cells(records: list[dict]) -> dict[tuple, Cell]:
@@ -143,8 +156,7 @@ def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> P
              f'Backbone: ResNet-50 topology at width {s.width} (64 = full), images {s.cls_size} px '
              f'(classification) and {s.scene_size} px (scenes), digits from scikit-learn; '
              f'{s.seeds} seeds per fine-tuning ({", ".join(map(str, s.seed_list()))}). CPU kernels: '
-             + (', '.join(f'{k}={v}' for k, v in cpu_kernels.current().items() if v) or 'the CPU\'s own')
-             + ' (demo/cpu_kernels.py).', '']
+             + kernels_used(records) + ' (demo/cpu_kernels.py).', '']
     lines += _pretraining_section(layout, s)
     lines += ['## Transfer', '', 'Metric ×100 for detection (COCO bbox mAP@50), mIoU (%) for segmentation; '
               'mean ± standard deviation over the seeds.', '',
@@ -162,6 +174,7 @@ def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> P
                      f'{_fmt(r["dense"], scale, s.seeds)} | {_fmt(r["ticket"], scale, s.seeds)} | '
                      f'{_fmt(r["random"], scale, s.seeds)} | ' + (f'{rev} | ' if s.reverse_ticket else '')
                      + f'{pretraining_matters(r["scratch"], r["dense"])} | {r["verdict"]} |')
+    lines += _summary_section(rows)
     lines += ['', '### How the verdicts are computed', ''] + [f'- {rule}' for rule in VERDICT_RULES]
     lines += _interval_section(rows)
     lines += _instability_section(layout, out, figures)
@@ -170,6 +183,37 @@ def write_report(layout: DemoLayout, s: DemoSettings, figures: bool = True) -> P
     report = out / 'report.md'
     atomic_write_bytes(report, ('\n'.join(lines) + '\n').encode())
     return report
+
+
+def sparsity_summary(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """Per (task, pre-training), over its transferred rounds with every cell finished: the highest sparsity at
+    which the ticket matches dense, and the sparsities at which it beats / falls below its random mask."""
+    out = {}
+    for r in rows:
+        if None in (r['ticket'], r['dense'], r['random'], r['sparsity']):
+            continue
+        entry = out.setdefault((r['task'], r['pretraining']), dict(sparsities=[], matches=None, beats=[], below=[]))
+        entry['sparsities'].append(r['sparsity'])
+        if matches_dense(r['ticket'], r['dense']):
+            entry['matches'] = max(entry['matches'] or 0.0, r['sparsity'])
+        against = against_random(r['ticket'], r['random'])
+        if against != 'within noise':
+            entry['beats' if against == 'beats random' else 'below'].append(r['sparsity'])
+    return out
+
+
+def _summary_section(rows: list[dict]) -> list[str]:
+    def pct(values: list[float]) -> str:
+        return ', '.join(f'{100 * v:.1f} %' for v in sorted(values)) or 'none'
+
+    lines = ['', '### Per task and pre-training', '',
+             'Over the transferred sparsities: the highest at which the ticket matches dense, and those at which '
+             'it beats (or falls below) its random mask.', '']
+    for (task, p), e in sparsity_summary(rows).items():
+        matches = 'none' if e['matches'] is None else f'{100 * e["matches"]:.1f} %'
+        lines.append(f'- {task}, {p} (of {pct(e["sparsities"])}): highest sparsity matching dense {matches}; '
+                     f'beats random at {pct(e["beats"])}; below random at {pct(e["below"])}')
+    return lines
 
 
 def _interval_section(rows: list[dict]) -> list[str]:

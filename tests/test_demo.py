@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from demo.cpu_kernels import PINS
-from demo.verdicts import Cell, difference, verdict
+from demo.verdicts import Cell, against_random, difference, matches_dense, verdict
 from ltcv_mm.core import load_ticket
 
 from helpers import ROOT, checkout_env
@@ -203,6 +203,12 @@ def test_the_verdicts_are_the_documented_rule_applied_to_the_runs(demo_run):
             expected = verdict(cell['ticket'], cell['dense'], cell['random'])
             line = next(ln for ln in text.splitlines() if ln.startswith(f'| {task} | {p} | 40.0 % |'))
             assert line.endswith(f'| {expected} |'), line
+            against = against_random(cell['ticket'], cell['random'])
+            summary = (f'- {task}, {p} (of 40.0 %): highest sparsity matching dense '
+                       f'{"40.0 %" if matches_dense(cell["ticket"], cell["dense"]) else "none"}; beats random at '
+                       f'{"40.0 %" if against == "beats random" else "none"}; below random at '
+                       f'{"40.0 %" if against == "below random" else "none"}')
+            assert summary in text, summary
             scale = 100.0 if task == 'detection' else 1.0
             for other in ('dense', 'random'):  # each verdict's interval, n and per-seed differences listed
                 scaled = (Cell.of([scale * v for v in c.values], c.seeds) for c in (cell['ticket'], cell[other]))
