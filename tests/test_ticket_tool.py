@@ -85,3 +85,23 @@ def test_info_into_a_pipe_whose_reader_has_gone_stops_quietly(tmp_path):
                           text=True, env=checkout_env())
     os.close(write)
     assert proc.returncode == 1 and 'Broken pipe' not in proc.stderr and 'Traceback' not in proc.stderr, proc.stderr
+
+
+def test_refill_turns_a_ticket_into_whole_channels_ranked_by_its_checkpoint(pretrained, tmp_path):
+    from ltcv_mm.core import to_canonical
+    from ltcv_mm.core.channel_refill import refill_channels
+    a, out = tmp_path / 'a.safetensors', tmp_path / 'refilled.safetensors'
+    run_tool(TOOL, 'prune', str(pretrained), '--rounds', '2', '--rate', '0.5', '-o', str(a))
+    said = run_tool(TOOL, 'refill', str(a), '--weights', str(pretrained), '-o', str(out)).stdout
+    assert 'from 75.0000% unstructured' in said
+    ticket, refilled = load_ticket(a), load_ticket(out)
+    state, _ = to_canonical(torch.load(pretrained, weights_only=True))
+    assert refilled == refill_channels(ticket, {k: state[k] for k in ticket.masks})  # the core's, on those weights
+    assert refilled.meta['refill'] == 'channels' and refilled.meta['round'] == 2
+    other = tmp_path / 'other.pth'
+    ckpt = torch.load(pretrained, weights_only=True)  # the same checkpoint, one ticket layer short
+    del ckpt['state_dict'][next(k for k in ckpt['state_dict'] if k.endswith('layer4.2.conv3.weight'))]
+    torch.save(ckpt, other)
+    proc = run_tool(TOOL, 'refill', str(a), '--weights', str(other), '-o', str(tmp_path / 'x.safetensors'),
+                    check=False)
+    assert proc.returncode != 0 and 'no weight for the ticket layer' in proc.stderr

@@ -6,6 +6,10 @@
                         (one-shot magnitude pruning for K = 1), from
                         ticket T if given; the random baseline of T:
                         --strategy random_like --start T --rate 0
+  refill TICKET --weights CHECKPOINT -o OUT
+                        the ticket in whole channels of each residual
+                        block's inner convs (Structure-LTH's refill),
+                        ranked by the weights it was drawn from
   info TICKET           sparsity overall and per layer
   export TICKET -o OUT.pth
                         the seed code's flat '*.weight_mask' form
@@ -50,6 +54,7 @@ from ltcv_mm.core import (
     to_canonical,
     torch_load_safe,
 )
+from ltcv_mm.core.channel_refill import refill_channels
 from ltcv_mm.core.names import DEFAULT_EXCLUDE
 
 from cli_checks import whole_number
@@ -84,6 +89,17 @@ def cmd_prune(args):
     _warn_if_useless(ticket, weights, args.strategy)
     save_ticket(ticket, args.out, overwrite=args.force)
     print(f'wrote {args.out}: {ticket}')
+
+
+def cmd_refill(args):
+    ticket = load_ticket(args.ticket)
+    state, _ = to_canonical(torch_load_safe(args.weights), args.format, where=args.weights)
+    missing = sorted(set(ticket.masks) - set(state))
+    if missing:
+        raise ValueError(f'{args.weights}: no weight for the ticket layer {missing[0]!r} ({len(missing)} missing)')
+    refilled = refill_channels(ticket, {k: state[k] for k in ticket.masks})
+    save_ticket(refilled, args.out, overwrite=args.force)
+    print(f'wrote {args.out}: {refilled} (from {ticket.sparsity:.4%} unstructured)')
 
 
 def _warn_if_useless(ticket, weights, strategy: str) -> None:
@@ -282,6 +298,14 @@ def parse_args(argv=None):
     q.add_argument('--source', help='pre-training recorded in the ticket (default: the checkpoint format)')
     q.add_argument('--force', action='store_true', help='overwrite OUT if it holds another ticket')
     q.set_defaults(func=cmd_prune)
+
+    q = sub.add_parser('refill', help='the ticket in whole channels (Structure-LTH refill)')
+    q.add_argument('ticket')
+    q.add_argument('--weights', required=True, help='the checkpoint the ticket was drawn from (its ranking)')
+    q.add_argument('-o', '--out', required=True)
+    q.add_argument('--format', default='auto', help='checkpoint layout (see convert_pretrained.py)')
+    q.add_argument('--force', action='store_true', help='overwrite OUT if it holds another ticket')
+    q.set_defaults(func=cmd_refill)
 
     q = sub.add_parser('info', help='sparsity overall and per layer')
     q.add_argument('ticket')

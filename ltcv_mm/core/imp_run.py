@@ -21,6 +21,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .channel_refill import refill_channels
 from .imp_record import RunRecord, finite
 from .imp_settings import IMPConfigError, IMPPlan, IMPSettings
 from .names import infer_arch
@@ -221,7 +222,8 @@ class IMPRun:
 
     def _draw(self, weights: dict[str, torch.Tensor], ticket: Ticket | None) -> Ticket:
         gen = torch.Generator().manual_seed(self.settings.seed + self.round)
-        return self.strategy(weights, ticket or Ticket.dense(weights), self.settings.rate, gen)
+        drawn = self.strategy(weights, ticket or Ticket.dense(weights), self.settings.rate, gen)
+        return refill_channels(drawn, weights) if self.settings.refill else drawn
 
     def describe(self, weights: dict[str, torch.Tensor]) -> str:
         """The run as planned, for its log."""
@@ -244,11 +246,12 @@ class IMPRun:
         return Ticket(ticket.masks, {
             'arch': infer_arch(ticket.shapes), 'source': s.source, 'round': record['round'],
             'rate': s.rate, 'strategy': s.strategy, 'rewind': s.rewind, 'scope': s.scope,
-            'metric_name': record['metric_name'], 'metric': record['metric']})
+            'metric_name': record['metric_name'], 'metric': record['metric'],
+            **({'refill': 'channels', 'kept_channels': ticket.meta.get('kept_channels')} if s.refill else {})})
 
     def summary_settings(self) -> dict[str, Any]:
         s = self.settings
-        return {'rate': s.rate, 'strategy': s.strategy, 'interval': self.plan.interval,
+        return {'rate': s.rate, 'strategy': s.strategy, 'refill': s.refill, 'interval': self.plan.interval,
                 'by_epoch': self.by_epoch, 'rounds': self.plan.rounds, 'rewind': s.rewind,
                 'rewind_at': self.rewind.at, 'rewind_unit': s.rewind_unit, 'rewind_keys': list(s.rewind_keys),
                 'prune_first': s.prune_first, 'restart_optimizer': s.restart_optimizer, 'scope': s.scope,

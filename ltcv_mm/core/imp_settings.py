@@ -70,6 +70,9 @@ class IMPSettings:
         strategy: a registered strategy (``ltcv_mm.core.STRATEGIES``):
             ``global_magnitude`` (the paper), ``layerwise_magnitude``,
             ``random_global``, ``random_layerwise``, ``random_like``, ``semi_structured_2_4``.
+        refill: after each pruning, refill the ticket into whole channels of each
+            residual block's inner convs (``ltcv_mm.core.channel_refill``,
+            Structure-LTH): a channel-structured ticket.
         rewind: ``pt``, ``pt_trans``, ``lt`` or ``rewind_lt``
             (``ltcv_mm.core.rewind.MODES``).
         rewind_at: epochs or iterations before the rewind point is taken: 0
@@ -122,6 +125,7 @@ class IMPSettings:
     target_sparsity: float | None = None
     rate: float = 0.2
     strategy: str = 'global_magnitude'
+    refill: bool = False
     rewind: str = 'pt'
     rewind_at: int | str = 0
     rewind_unit: str = 'loop'
@@ -149,7 +153,7 @@ class IMPSettings:
         s = {**{k: f.default for k, f in cls.__dataclass_fields__.items()}, **given}
         _check_types(who, interval=s['interval'], rounds=s['rounds'], seed=s['seed'],
                      target_sparsity=s['target_sparsity'], rate=s['rate'])
-        for key in ('prune_first', 'restart_optimizer', 'test_at_best'):
+        for key in ('prune_first', 'restart_optimizer', 'test_at_best', 'refill'):
             if not isinstance(s[key], bool):  # 'no' is true in Python: never read a string as a switch
                 raise IMPConfigError(f'{who}: {key} must be True or False, got {s[key]!r}')
         for key in ('metric', 'save_dir', 'source', 'prefix'):
@@ -178,6 +182,9 @@ class IMPSettings:
         if s['strategy'] == 'semi_structured_2_4' and (target is not None or rounds != 1):
             raise IMPConfigError(f'{who}: semi_structured_2_4 fixes its 50 % in one step, whatever the rate; '
                                  f'set rounds=1 (got rounds={rounds}, target_sparsity={target})')
+        if s['refill'] and s['strategy'] == 'semi_structured_2_4':
+            raise IMPConfigError(f'{who}: refill makes whole channels, semi_structured_2_4 keeps 2 of every 4 '
+                                 f'weights: choose one')
         if s['rewind_unit'] not in ('loop', 'iters'):
             raise IMPConfigError(f"{who}: rewind_unit must be 'loop' or 'iters', got {s['rewind_unit']!r}")
         if s['rewind_unit'] == 'iters' and isinstance(s['rewind_at'], str):
@@ -195,7 +202,8 @@ class IMPSettings:
     def describe(self, unit: str) -> str:
         """The settings that shape the run, for its log (``unit``: the loop's epochs or iterations)."""
         eb = self.early_bird
-        return (f'rate {self.rate}, strategy {self.strategy}, rewind {self.rewind}'
+        return (f'rate {self.rate}, strategy {self.strategy}'
+                + (', refilled into whole channels' if self.refill else '') + f', rewind {self.rewind}'
                 + (f' at {self.rewind_at} {"iterations" if self.rewind_unit == "iters" else unit}'
                    if self.rewind_at else '')
                 + (', pruning before any training' if self.prune_first else '')
