@@ -10,6 +10,9 @@
                         the ticket in whole channels of each residual
                         block's inner convs (Structure-LTH's refill),
                         ranked by the weights it was drawn from
+  slim TICKET --weights CHECKPOINT -o OUT.pth
+                        the checkpoint's backbone cut to a refilled ticket's
+                        channels, for SlimBackbone's init_cfg
   info TICKET           sparsity overall and per layer
   export TICKET -o OUT.pth
                         the seed code's flat '*.weight_mask' form
@@ -55,6 +58,7 @@ from ltcv_mm.core import (
     torch_load_safe,
 )
 from ltcv_mm.core.channel_refill import refill_channels
+from ltcv_mm.core.channel_slim import slim_state_dict, slim_ticket
 from ltcv_mm.core.names import DEFAULT_EXCLUDE
 
 from cli_checks import whole_number
@@ -100,6 +104,28 @@ def cmd_refill(args):
     refilled = refill_channels(ticket, {k: state[k] for k in ticket.masks})
     save_ticket(refilled, args.out, overwrite=args.force)
     print(f'wrote {args.out}: {refilled} (from {ticket.sparsity:.4%} unstructured)')
+
+
+def cmd_slim(args):
+    ticket = load_ticket(args.ticket)
+    ckpt = torch_load_safe(args.weights)
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
+    probe = next(iter(ticket.masks))  # a key every copy of the backbone holds, under its prefix
+    prefix = args.prefix
+    if prefix is None:
+        prefix = next((k[:-len(probe)] for k in (state or {}) if k.endswith(probe)), None)
+    if prefix is None or prefix + probe not in state:
+        raise ValueError(f'{args.weights}: no {probe!r} in its state dict' + (f' under {prefix!r}' if prefix else '')
+                         + ': not the weights of the ticket\'s ResNet (--prefix names the copy to cut)')
+    backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    slim = slim_state_dict(backbone, ticket)
+    for name, mask in slim_ticket(ticket).masks.items():  # the residual outputs' pruned weights: zero
+        slim[name] = slim[name] * mask
+    atomic_torch_save({'state_dict': slim}, args.out)
+    before = sum(v.numel() for v in backbone.values() if v.is_floating_point())
+    after = sum(v.numel() for v in slim.values() if v.is_floating_point())
+    print(f'wrote {args.out}: the backbone under {prefix!r}, {after:,} of {before:,} values ({after / before:.1%}); '
+          f'use it as SlimBackbone\'s init_cfg checkpoint with ticket={args.ticket}')
 
 
 def _warn_if_useless(ticket, weights, strategy: str) -> None:
@@ -306,6 +332,13 @@ def parse_args(argv=None):
     q.add_argument('--format', default='auto', help='checkpoint layout (see convert_pretrained.py)')
     q.add_argument('--force', action='store_true', help='overwrite OUT if it holds another ticket')
     q.set_defaults(func=cmd_refill)
+
+    q = sub.add_parser('slim', help="a checkpoint's backbone cut to a refilled ticket's channels")
+    q.add_argument('ticket')
+    q.add_argument('--weights', required=True, help="the dense checkpoint (a run's, or backbone weights)")
+    q.add_argument('-o', '--out', required=True)
+    q.add_argument('--prefix', help="the backbone copy to cut, e.g. 'backbone.' (default: the first found)")
+    q.set_defaults(func=cmd_slim)
 
     q = sub.add_parser('info', help='sparsity overall and per layer')
     q.add_argument('ticket')

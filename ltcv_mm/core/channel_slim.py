@@ -29,7 +29,10 @@ def kept_indices(ticket: Ticket) -> dict[str, torch.Tensor]:
     out = {}
     for convs in block_convs(ticket.masks).values():
         for name in convs[:-1]:
-            out[name[:-len('.weight')]] = torch.nonzero(ticket.masks[name].flatten(1).any(1)).flatten()
+            kept = torch.nonzero(ticket.masks[name].flatten(1).any(1)).flatten()
+            # a layer pruned whole keeps one channel of zeros (its mask keeps nothing there): a conv needs a
+            # channel, and nothing reads this one
+            out[name[:-len('.weight')]] = kept if kept.numel() else torch.zeros(1, dtype=torch.long)
     return out
 
 
@@ -88,7 +91,7 @@ def slim_ticket(ticket: Ticket) -> Ticket:
 
 
 def widths(ticket: Ticket) -> dict[str, int]:
-    """The slim channel count of every inner conv (``layer1.0.conv1``: 5)."""
+    """The slim channel count of every inner conv (``layer1.0.conv1``: 5; 1 where it is pruned whole)."""
     return {k: int(v.numel()) for k, v in kept_indices(ticket).items()}
 
 
