@@ -51,7 +51,7 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true', help='every kind of run on the fewest images and epochs, '
                    'two seeds: a check that everything works (minutes), not evidence')
     p.add_argument('--evidence', action='store_true', help='the paper\'s curves: every IMP round\'s ticket and '
-                   'random mask transferred, 6 seeds (docs/demo/evidence/PROTOCOL.md; about 40-70 minutes on 2 '
+                   'random mask transferred, 6 seeds (docs/demo/evidence/PROTOCOL.md; about 80-90 minutes on 2 '
                    'cores)')
     p.add_argument('--full-width', action='store_true', help='ResNet-50 at its real width (64); slow on CPUs')
     p.add_argument('--width', type=int, help='channels of the first stage (default 8)')
