@@ -60,3 +60,16 @@ def train(cfg: dict):
         runner = Runner.from_cfg(Config(cfg))
         runner.train()
     return runner
+
+
+def train_ddp(cfg: dict, path: Path) -> subprocess.CompletedProcess:
+    """Dump ``cfg`` to ``path`` and train it on 2 CPU processes under torch.distributed.run (gloo), through
+    tests/run_config.py as tools/train.py would; asserts the launch succeeded."""
+    from mmengine.config import Config
+    Config(cfg).dump(str(path))
+    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
+                           '--launcher', 'pytorch'], capture_output=True, text=True,
+                          env=checkout_env(OMP_NUM_THREADS='1'), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc

@@ -1,13 +1,10 @@
 """GMPHook in a stock mmpretrain Runner: the schedule's exact sparsity at every step, pruned weights at zero
 through real training, tickets as IMP writes them, resume from any checkpoint, identical masks under DDP."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import load_ticket
@@ -15,7 +12,7 @@ from ltcv_mm.core.imp_record import RunRecord
 from ltcv_mm.hooks import IMPConfigError, MaskApplyHook
 from ltcv_mm.hooks.runner_access import find_hook
 
-from helpers import ROOT, checkout_env, free_port, train
+from helpers import train, train_ddp
 from probes import RoundProbe
 from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
@@ -98,13 +95,7 @@ def test_ddp_ranks_prune_alike_on_rank_0s_draw(data, tmp_path):
     # rank 1's weights are perturbed before every epoch, before GMPHook prunes: only rank 0's masks,
     # broadcast, make the ranks agree
     cfg['custom_hooks'] = [GMP, dict(type='MaskDigestHook'), dict(type='RankNoiseHook', remask=True)]
-    path = tmp_path / 'ddp.py'
-    Config(cfg).dump(str(path))
-    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
-                           '--launcher', 'pytorch'], capture_output=True, text=True,
-                          env=checkout_env(OMP_NUM_THREADS='1'), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    train_ddp(cfg, tmp_path / 'ddp.py')
     d0 = json.loads((tmp_path / 'work/mask_digests_rank0.json').read_text())
     assert d0 == json.loads((tmp_path / 'work/mask_digests_rank1.json').read_text())
     assert [e for e, _ in d0] == [0, 1, 2, 3, 4, 5] and d0[0][1] is None and len({d for _, d in d0[1:]}) == 4

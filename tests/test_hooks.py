@@ -14,7 +14,7 @@ from ltcv_mm.core.strategies import count_to_prune
 from ltcv_mm.hooks import IMPConfigError, MaskApplyHook
 from ltcv_mm.hooks.runner_access import find_hook
 
-from helpers import ROOT, checkout_env, free_port
+from helpers import ROOT, checkout_env, train_ddp
 from probes import RoundProbe
 from tiny_runs import tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
 
@@ -253,12 +253,7 @@ def test_ddp_ranks_hold_identical_masks(data, tmp_path):
     cfg = tiny_classifier_cfg(tmp_path / 'work', data, max_epochs=1)
     cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', interval=1, rounds=2),
                                        dict(type='MaskDigestHook'), dict(type='RankNoiseHook')]
-    path = _write_cfg(cfg, tmp_path / 'ddp.py')
-    env = checkout_env(OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
-                           '--launcher', 'pytorch'], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    train_ddp(cfg, tmp_path / 'ddp.py')
     d0 = json.loads((tmp_path / 'work/mask_digests_rank0.json').read_text())
     d1 = json.loads((tmp_path / 'work/mask_digests_rank1.json').read_text())
     assert d0 == d1
@@ -274,12 +269,7 @@ def test_ddp_ranks_end_early_bird_rounds_together_on_rank_0s_judgement(data, tmp
     cfg['param_scheduler'] = [dict(type='MultiStepLR', by_epoch=True, milestones=[3], gamma=0.0)]
     cfg['custom_hooks'] = [dict(type='ltcv.IMPHook', rounds=2, early_bird=dict(interval=1, window=3, eps=1e-9)),
                            dict(type='MaskDigestHook'), dict(type='RankNoiseHook', remask=True)]
-    path = _write_cfg(cfg, tmp_path / 'ddp.py')
-    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
-                           '--launcher', 'pytorch'], capture_output=True, text=True,
-                          env=checkout_env(OMP_NUM_THREADS='1'), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    train_ddp(cfg, tmp_path / 'ddp.py')
     d0 = json.loads((tmp_path / 'work/mask_digests_rank0.json').read_text())
     assert d0 == json.loads((tmp_path / 'work/mask_digests_rank1.json').read_text())
     records = json.loads((tmp_path / 'work/tickets/imp_summary.json').read_text())['records']

@@ -1,19 +1,16 @@
 """IMP with channel refill in a stock Runner: every round's ticket is whole channels and nested in the last,
 and a resumed run or a DDP run gives the tickets of the uninterrupted single-process one."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from mmengine.config import Config
 
 import ltcv_mm  # noqa: F401
 from ltcv_mm.core import load_ticket
 from ltcv_mm.core.channel_refill import block_convs
 from ltcv_mm.core.imp_settings import IMPConfigError, IMPSettings
 
-from helpers import ROOT, checkout_env, free_port, train
+from helpers import train, train_ddp
 from tiny_runs import tiny_classifier_cfg, write_colour_folder
 
 IMP = dict(type='ltcv.IMPHook', rounds=2, rate=0.5, refill=True)
@@ -72,13 +69,7 @@ def test_a_resumed_run_ends_with_the_same_refilled_tickets(straight, data, tmp_p
 def test_ddp_ranks_hold_the_same_refilled_tickets(data, tmp_path):
     cfg = _cfg(tmp_path / 'work', data)
     cfg['custom_hooks'] += [dict(type='MaskDigestHook'), dict(type='RankNoiseHook')]
-    path = tmp_path / 'ddp.py'
-    Config(cfg).dump(str(path))
-    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
-                           '--launcher', 'pytorch'], capture_output=True, text=True,
-                          env=checkout_env(OMP_NUM_THREADS='1'), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    train_ddp(cfg, tmp_path / 'ddp.py')
     d0 = json.loads((tmp_path / 'work/mask_digests_rank0.json').read_text())
     assert d0 == json.loads((tmp_path / 'work/mask_digests_rank1.json').read_text())
     assert len({d for _, d in d0}) == 3  # dense, then two tickets

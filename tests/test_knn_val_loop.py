@@ -13,6 +13,7 @@ import ltcv_mm  # noqa: F401
 from demo.formats import write_image_folder
 from ltcv_mm.core.imp_record import RunRecord
 
+from helpers import train_ddp
 from tiny_runs import tiny_selfsup_cfg
 
 
@@ -115,10 +116,7 @@ def test_under_ddp_the_metric_is_the_single_process_vote_over_the_whole_bank(dat
     the shares; the bank must keep it once) and of the 24 validation images: the same k-NN accuracy as
     one process computes from the saved weights. BatchNorm keeps its initial running statistics
     (momentum 0), so the ranks' eval-mode features are the same function of the same weights."""
-    import subprocess
-    import sys
 
-    from helpers import ROOT, checkout_env, free_port
     bank = tmp_path / 'bank'
     for cls in ('a', 'b', 'c'):
         (bank / cls).mkdir(parents=True)
@@ -130,13 +128,7 @@ def test_under_ddp_the_metric_is_the_single_process_vote_over_the_whole_bank(dat
     cfg = _knn_cfg(tmp_path / 'work', data, k=26)  # MoCo: its neck has no SyncBN, which gloo lacks
     cfg['val_cfg']['bank_dataloader']['dataset']['data_root'] = str(bank)
     cfg['model']['backbone']['norm_cfg'] = dict(type='BN', momentum=0.0)
-    path = tmp_path / 'ddp.py'
-    Config(cfg).dump(str(path))
-    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
-                           '--launcher', 'pytorch'], capture_output=True, text=True,
-                          env=checkout_env(OMP_NUM_THREADS='1'), timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    train_ddp(cfg, tmp_path / 'ddp.py')
     logged = [json.loads(line) for p in (tmp_path / 'work').glob('*/vis_data/scalars.json')
               for line in p.read_text().splitlines()]
     value = [r['knn/top1'] for r in logged if 'knn/top1' in r]

@@ -2,8 +2,6 @@
 gradient accumulation, clipping, EMA, MoCo's key encoder, ZeroRedundancyOptimizer under DDP,
 and mmengine's ``compile=True``; real Runners on tiny generated data."""
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,7 +12,7 @@ import ltcv_mm  # noqa: F401
 from ltcv_mm.core import load_ticket, prune, save_ticket, select_prunable
 from ltcv_mm.hooks.runner_access import find_hook
 
-from helpers import ROOT, assert_ticket_zeros, checkout_env, free_port, last_checkpoint, train
+from helpers import assert_ticket_zeros, last_checkpoint, train, train_ddp
 from probes import ZeroProbe
 from tiny_runs import NARROW_R50 as NARROW
 from tiny_runs import tiny_classifier_cfg, tiny_selfsup_cfg, write_colour_folder
@@ -103,13 +101,7 @@ def test_moco_key_encoder_with_amp(data, ticket, tmp_path):
 
 
 def _torchrun(cfg, tmp_path):
-    path = tmp_path / 'cfg.py'
-    Config(cfg).dump(str(path))
-    env = checkout_env(OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                           '--master_port', str(free_port()), str(ROOT / 'tests/run_config.py'), str(path),
-                           '--launcher', 'pytorch'], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    train_ddp(cfg, tmp_path / 'cfg.py')
     return [json.loads((tmp_path / f'work/zero_probe_rank{r}.json').read_text()) for r in (0, 1)]
 
 
