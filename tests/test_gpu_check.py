@@ -9,7 +9,7 @@ def test_gpu_check_runs_every_check_on_the_cpu():
     lines = [ln for ln in proc.stdout.splitlines() if ln.split(' ', 1)[0] in ('PASS', 'FAIL', 'SKIP')]
     assert [ln.split(':', 1)[0] for ln in lines] == [
         'PASS masks-follow-device', 'PASS imp-round-amp', 'PASS detection-amp', 'PASS segmentation-amp',
-        'PASS mask-overhead'], proc.stdout
+        'PASS mask-overhead', 'PASS structured-latency'], proc.stdout
     assert 'zero where pruned' in lines[1] and '0 pruned weights off zero after every step' in lines[2]
 
 

@@ -12,7 +12,10 @@ status is 1 if any check fails:
 - detection-amp, segmentation-amp: SparseBackbone in the shipped Faster R-CNN
   and DeepLabV3+ transfer configs with AmpOptimWrapper (need mmcv's ops);
 - mask-overhead: training steps of a full ResNet-50 classifier with the stock
-  backbone and with SparseBackbone (79 % sparse), alternating in one process.
+  backbone and with SparseBackbone (79 % sparse), alternating in one process;
+- structured-latency: inference of a full ResNet-50 backbone (fp16 autocast
+  on the GPU), dense against the refilled ticket exported slim
+  (``channel_slim``) at 90 % and 95 %, alternating; outputs compared.
 
 Every run counts the pruned weights that are not zero after every step, and
 every checkpoint it saved is checked against the ticket. Data are the demo's
@@ -33,7 +36,7 @@ import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ('masking', 'imp', 'detection', 'segmentation', 'overhead')
+PARTS = ('masking', 'imp', 'detection', 'segmentation', 'overhead', 'structured')
 FAILED: list[str] = []
 
 
@@ -274,6 +277,59 @@ def check_overhead(st: Setup) -> str:
             f'({med["sparse"] / med["stock"] - 1:+.2%})')
 
 
+def check_structured(st: Setup) -> str:
+    import torch
+    import torchvision
+
+    from ltcv_mm.core import attach_ticket, detach_ticket, prune, select_prunable
+    from ltcv_mm.core.channel_refill import refill_channels
+    from ltcv_mm.core.channel_slim import narrow_resnet, slim_state_dict
+    cuda = st.device == 'cuda'
+    size, batches, repeats = (224, (1, 8, 32), 20) if cuda else (64, (1, 2), 2)
+
+    def backbone():
+        torch.manual_seed(0)
+        net = torchvision.models.resnet50()
+        net.avgpool, net.fc = torch.nn.Identity(), torch.nn.Identity()
+        return net.eval()
+    out = []
+    for sparsity in (0.90, 0.95):
+        dense = backbone()
+        weights = {k: v.detach().clone() for k, v in select_prunable(dict(dense.named_parameters())).items()}
+        ticket = refill_channels(prune(weights, rate=sparsity), weights)
+        attach_ticket(dense, ticket)
+        detach_ticket(dense)
+        slim = narrow_resnet(backbone(), ticket)
+        slim.load_state_dict(slim_state_dict(dense.state_dict(), ticket), strict=True)
+        models = {'dense': dense.to(st.device), 'slim': slim.eval().to(st.device)}
+        for batch in batches:
+            x = torch.randn(batch, 3, size, size, device=st.device)
+
+            @torch.no_grad()
+            def run(model):
+                """(seconds, output) of one forward."""
+                if cuda:
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                with torch.autocast(st.device, dtype=torch.float16, enabled=cuda):
+                    y = model(x)
+                if cuda:
+                    torch.cuda.synchronize()
+                return time.perf_counter() - t0, y.float()
+            outs = {k: run(m)[1] for k, m in models.items()}  # also warms up (cuDNN picks its kernels)
+            times = {k: [] for k in models}
+            for _ in range(repeats):  # alternate, so drift hits both alike
+                for k, m in models.items():
+                    times[k].append(run(m)[0])
+            diff = float((outs['dense'] - outs['slim']).abs().max() / outs['dense'].abs().max().clamp_min(1e-12))
+            if diff > (2e-2 if cuda else 1e-4):
+                raise AssertionError(f'slim and dense differ by {diff:.2e} (relative) at {ticket.sparsity:.1%}')
+            d, sl = min(times['dense']), min(times['slim'])
+            out.append(f'{ticket.sparsity:.1%} b{batch}: dense {d * 1e3:.2f} ms, slim {sl * 1e3:.2f} ms '
+                       f'(x{d / sl:.2f})')
+    return f'ResNet-50 backbone at {size} px, min of {repeats}: ' + '; '.join(out)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--device', choices=['cuda', 'cpu'], default='cuda')
@@ -300,9 +356,11 @@ def main() -> int:
         print(f'INFO setup: data, weights and ticket in {time.time() - t0:.1f} s', flush=True)
         todo = {'masking': (check_masking, st), 'imp': (check_imp, st),
                 'detection': (check_transfer, st, 'detection'),
-                'segmentation': (check_transfer, st, 'segmentation'), 'overhead': (check_overhead, st)}
+                'segmentation': (check_transfer, st, 'segmentation'), 'overhead': (check_overhead, st),
+                'structured': (check_structured, st)}
         names = {'masking': 'masks-follow-device', 'imp': 'imp-round-amp', 'detection': 'detection-amp',
-                 'segmentation': 'segmentation-amp', 'overhead': 'mask-overhead'}
+                 'segmentation': 'segmentation-amp', 'overhead': 'mask-overhead',
+                 'structured': 'structured-latency'}
         for part in parts:
             t0 = time.time()
             check(names[part], *todo[part])

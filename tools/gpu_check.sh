@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, on the accelerator machine, from the repository root, in about 8 minutes:
 #   bash tools/gpu_check.sh            (with .whl/ from tools/gpu_check_wheels.sh carried along)
-# 1. masks, one IMP round under AMP and the masks' step overhead, with the pure-Python OpenMMLab
-#    packages and mmcv-lite;
+# 1. masks, one IMP round under AMP, the masks' step overhead and dense vs slim latency, with the
+#    pure-Python OpenMMLab packages and mmcv-lite;
 # 2. mmcv 2.1.0 compiled with its ops for this GPU's architecture alone (MMCV_BUILD_LIMIT seconds at
 #    most, default 240), then SparseBackbone Faster R-CNN and DeepLabV3+ under AMP; if the build
 #    does not finish in time, those two checks are reported as SKIP with the reason.
@@ -19,7 +19,7 @@ if [ -d .whl ]; then
     || { echo "FAIL setup: the wheels in .whl/ did not install"; exit 1; }
 fi
 export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-"$PY" tools/gpu_check.py --parts masking,imp,overhead || status=1
+"$PY" tools/gpu_check.py --parts masking,imp,overhead,structured || status=1
 
 arch=$("$PY" -c "import torch; print('%d.%d' % torch.cuda.get_device_capability())" 2>/dev/null || echo none)
 src=$(ls .whl/mmcv-2.1.0.tar.gz 2>/dev/null || true)

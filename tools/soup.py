@@ -25,14 +25,12 @@ from ltcv_mm.core import (
     STRATEGIES,
     atomic_torch_save,
     load_ticket,
-    prune,
     save_ticket,
-    select_prunable,
     ticket_from_bytes,
     ticket_to_bytes,
     torch_load_safe,
 )
-from ltcv_mm.core.soup import SoupError, average_state_dicts
+from ltcv_mm.core.soup import SoupError, average_state_dicts, prune_soup
 
 from cli_checks import existing_file, number_in, output_file
 
@@ -76,12 +74,7 @@ def make_soup(args) -> None:
     print(f'soup of {len(checkpoints)} copies under the ticket of {where} ({ticket.sparsity:.2%} sparse): {args.out}')
     if args.prune_rate is None:
         return
-    weights = {k: w for k, w in select_prunable(soup, exclude=()).items() if k in ticket.masks}
-    if set(weights) != set(ticket.masks):
-        missing = sorted(set(ticket.masks) - set(weights))
-        raise SoupError(f'{args.out}: no backbone weight for the ticket layer {missing[0]!r}')
-    nxt = prune(weights, ticket, rate=args.prune_rate, strategy=args.strategy,
-                meta={'method': 'soup', 'copies': len(checkpoints), 'source': ticket.meta.get('source')})
+    nxt = prune_soup(soup, ticket, args.prune_rate, args.strategy, copies=len(checkpoints), where=args.out)
     save_ticket(nxt, args.next_ticket, overwrite=True)
     print(f'the soup pruned by {args.prune_rate:g} ({args.strategy}): round {nxt.meta["round"]}, '
           f'{nxt.sparsity:.2%} sparse: {args.next_ticket}')

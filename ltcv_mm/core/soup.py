@@ -12,7 +12,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from .names import canonical_name
+from .names import canonical_name, select_prunable
+from .strategies import prune
 from .ticket import Ticket
 
 
@@ -76,3 +77,15 @@ def average_state_dicts(states: Sequence[Mapping[str, torch.Tensor]], ticket: Ti
         else:
             soup[key] = torch.stack([s[key] for s in states]).max(0).values
     return soup
+
+
+def prune_soup(soup: Mapping[str, torch.Tensor], ticket: Ticket, rate: float, strategy: str = 'global_magnitude',
+               copies: int | None = None, where: str = 'the soup') -> Ticket:
+    """The next IMP round's ticket: ``soup``'s backbone weights (the first copy found) pruned from ``ticket``
+    by ``rate`` of its kept weights, with ``method: soup`` (and ``copies``) in its provenance."""
+    weights = {k: w for k, w in select_prunable(soup, exclude=()).items() if k in ticket.masks}
+    missing = sorted(set(ticket.masks) - set(weights))
+    if missing:
+        raise SoupError(f'{where}: no backbone weight for the ticket layer {missing[0]!r}')
+    meta = {'method': 'soup', 'source': ticket.meta.get('source'), **({'copies': copies} if copies else {})}
+    return prune(weights, ticket, rate=rate, strategy=strategy, meta=meta)

@@ -60,8 +60,9 @@ class CSRConv2d(nn.Module):
     @property
     def weight(self) -> torch.Tensor:
         """The (out, in k k) CSR matrix, assembled from the buffers where they are now."""
+        # the parts came from a valid CSR tensor: checking them again each forward would only cost time
         return torch.sparse_csr_tensor(self.crow_indices, self.col_indices, self.values,
-                                       (self.out_channels, self.in_features))
+                                       (self.out_channels, self.in_features), check_invariants=False)
 
     def _pointwise(self) -> bool:
         return self.kernel_size == (1, 1) and self.padding == (0, 0)
