@@ -67,6 +67,19 @@ def test_tickets_at_the_requested_sparsities_as_imp_writes_them(data, tmp_path):
     assert read.records[0]['metric'] is None
 
 
+def test_layers_kept_out_by_exclude_stay_dense_and_train(data, tmp_path):
+    """``exclude`` leaves layer4 out of every ticket: it is neither pruned nor refused as a layer the ticket
+    misses, and it trains."""
+    runner = train(_cfg(tmp_path / 'work', data, exclude=['conv1.weight', 'layer4.*']))
+    final = find_hook(runner, MaskApplyHook).ticket
+    assert final.masks and not any(k.startswith('layer4.') for k in final.masks)
+    assert final.kept == _expected_kept(final.numel, 3)
+    start = torch.load(tmp_path / 'work/epoch_1.pth', weights_only=True)['state_dict']
+    end = torch.load(tmp_path / 'work/epoch_5.pth', weights_only=True)['state_dict']
+    layer4 = [k for k in end if k.startswith('backbone.layer4.') and k.endswith('.weight') and end[k].dim() == 4]
+    assert layer4 and all(bool((end[k] != 0).all()) and not torch.equal(end[k], start[k]) for k in layer4)
+
+
 def test_resume_from_every_checkpoint_ends_with_the_same_tickets(data, tmp_path):
     straight = tmp_path / 'straight'
     train(_cfg(straight, data))

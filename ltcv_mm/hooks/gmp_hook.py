@@ -13,7 +13,7 @@ from ..core.imp_record import RECORD_DIR, RunRecord
 from ..core.imp_settings import IMPConfigError
 from ..core.names import DEFAULT_EXCLUDE, pattern_list
 from ..registry import HOOKS
-from .imp_checks import check_metric_name, check_one_ticket_hook
+from .imp_checks import check_metric_name, check_one_ticket_hook, left_dense
 from .mask_apply_hook import MaskApplyHook
 from .runner_access import by_epoch, from_rank0, progress, unwrap
 from .ticket_enforcement import HoldsTicket, TicketEnforcement
@@ -72,16 +72,16 @@ class GMPHook(HoldsTicket, Hook):
     def schedule(self) -> CubicSchedule:
         return self.run.schedule
 
+    def _chosen(self, params: dict) -> dict:
+        return select_prunable(params, self.include, self.exclude, self.prefix)
+
     def _weights(self, runner) -> dict:
-        return select_prunable(dict(unwrap(runner.model).named_parameters()), self.include, self.exclude,
-                               self.prefix)
+        return self._chosen(dict(unwrap(runner.model).named_parameters()))
 
     def before_run(self, runner) -> None:
         """Refuse a second ticket hook; leave dense the layers include / exclude keep out of the tickets."""
         check_one_ticket_hook(runner, self, MaskApplyHook)
-        params = dict(unwrap(runner.model).named_parameters())
-        self.masking.dense = sorted(set(select_prunable(params, prefix=self.prefix)) - set(self._weights(runner))) \
-            or None
+        self.masking.dense = left_dense(runner, self._chosen, self.prefix)
         check_metric_name(runner, self.metric, who='GMPHook')
 
     def before_train(self, runner) -> None:

@@ -1,6 +1,8 @@
 """Checks of a Runner's set-up for an IMP run, made before training: what the run needs from the loops."""
 from __future__ import annotations
 
+from typing import Callable
+
 from ..core import select_model_prunable, select_prunable
 from ..core.imp_settings import IMPConfigError, IMPSettings
 from ..core.names import matches_any
@@ -19,10 +21,11 @@ def check_one_ticket_hook(runner, hook, ticket_hook: type) -> None:
             f"ticket=...)); see the README, 'IMP configs'")
 
 
-def left_dense(runner, s: IMPSettings) -> list[str] | None:
-    """The backbone's prunable layers that include / exclude keep out of every ticket of the run."""
+def left_dense(runner, chosen: Callable[[dict], dict], prefix: str | None) -> list[str] | None:
+    """The backbone's prunable layers that a run's include / exclude keep out of every ticket: those not
+    among ``chosen(named_parameters)``."""
     params = dict(unwrap(runner.model).named_parameters())
-    return sorted(set(select_prunable(params, prefix=s.prefix)) - set(s.prunable(params))) or None
+    return sorted(set(select_prunable(params, prefix=prefix)) - set(chosen(params))) or None
 
 
 def check_setup(runner, s: IMPSettings, interval: int, unit: str) -> None:

@@ -70,7 +70,7 @@ class IMPHook(HoldsTicket, Hook):
         """Refuse a second ticket hook; leave dense the layers that include / exclude keep out of tickets
         (also under the ticket a resumed checkpoint brings, checked when it loads)."""
         check_one_ticket_hook(runner, self, MaskApplyHook)
-        self.masking.dense = left_dense(runner, self.settings)
+        self.masking.dense = left_dense(runner, self.settings.prunable, self.settings.prefix)
 
     def before_train(self, runner) -> None:
         """Plan the run, check the set-up, enforce the ticket; with ``prune_first``, prune before training."""
