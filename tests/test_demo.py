@@ -3,6 +3,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from demo.cpu_kernels import PINS
+from demo.runs import METRIC
 from demo.verdicts import Cell, against_random, difference, matches_dense, verdict
 from ltcv_mm.core import load_ticket
 
@@ -328,3 +330,65 @@ def test_low_high_scenes_annotate_every_digit_as_low_or_high():
         for label, mask in zip(drawn.labels, drawn.masks):
             assert (label_map[mask] == (2 if label >= 5 else 1)).all()
     assert {label for s in halves for label in s.labels} == {0, 1}
+
+
+def _soup_files(work: Path) -> list[Path]:
+    return sorted((work / 'methods/soup/supervised').rglob('*.safetensors'))
+
+
+def test_the_ticket_methods_bench_finds_tickets_beside_imp_and_transfers_them(demo_run):
+    """bench/bench_ticket_methods.py in the demo's folder: GMP reaches IMP's exact count in a third of its
+    steps; the soup's ticket is the pruned average of its copies, and a soup round resumed after one copy
+    ends with the same ticket; refill's ticket is whole channels; every cell holds each seed's own metric."""
+    from ltcv_mm.core import prune, select_prunable, torch_load_safe
+    from ltcv_mm.core.channel_refill import block_convs
+    work, _ = demo_run
+    bench = [str(ROOT / 'bench/bench_ticket_methods.py'), '--work', str(work), '--pretrainings', 'supervised',
+             '--rounds', '1', '--copies', '2']
+
+    def run(*extra):
+        proc = subprocess.run([sys.executable, *bench, *extra], capture_output=True, text=True, timeout=1200,
+                              env=checkout_env())
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout
+    out = run()
+    found = json.loads((work / 'methods/results.json').read_text())['found']
+    imp = load_ticket(work / 'imp/supervised/tickets/ticket_round01.safetensors')
+    gmp = load_ticket(found['gmp']['supervised']['1']['ticket'])
+    assert gmp.kept == imp.kept and gmp.meta['method'] == 'gmp' and gmp.meta['schedule']
+    assert 0 < found['gmp']['supervised']['1']['steps'] <= round(found['imp']['supervised']['1']['steps'] / 3)
+    # the soup: the mean of round 0's copies, pruned by the demo's rate
+    copies = sorted((work / 'methods/soup/supervised/round00').glob('copy*'))
+    states = [torch_load_safe(json.loads((c / 'result.json').read_text())['checkpoint'])['state_dict'] for c in copies]
+    mean = {k: (sum(s[k].double() for s in states) / len(states)).float() for k in states[0]
+            if k.startswith('backbone.') and states[0][k].is_floating_point()}
+    settings = json.loads((work / 'settings.json').read_text())
+    expected = prune(select_prunable(mean), rate=settings['imp_rate'])
+    soup = load_ticket(found['soup']['supervised']['1']['ticket'])
+    assert len(copies) == 2 and soup.meta['method'] == 'soup' and soup.meta['copies'] == 2
+    assert set(soup.masks) == set(imp.masks) == set(expected.masks)
+    assert all(torch.equal(soup.masks[n], expected.masks[n]) for n in soup.masks)
+    assert not all(torch.equal(soup.masks[n], imp.masks[n]) for n in soup.masks)  # another ticket than IMP's
+    refill = load_ticket(found['refill']['supervised']['1']['ticket'])
+    assert refill.meta['refill'] == 'channels'
+    for convs in block_convs(refill.masks).values():
+        for name in convs[:-1]:  # whole output channels: a channel keeps all of its live inputs or none
+            per_channel = refill.masks[name].flatten(1)
+            live = per_channel.any(0)
+            assert all(bool(row[live].all()) or not bool(row.any()) for row in per_channel), name
+    cells = json.loads((work / 'methods/results.json').read_text())['cells']
+    for method in ('gmp', 'soup', 'refill'):
+        for task in TASKS:
+            cell = next(c for c in cells if (c['method'], c['task'], c['round']) == (method, task, 1))
+            for seed in SEEDS:
+                result = json.loads((work / f'methods/{method}/supervised/transfer/{task}/round01/seed{seed}'
+                                     '/result.json').read_text())
+                assert cell['values'][str(seed)] == result['metrics'][METRIC[task]]
+    assert '| gmp |' in out and '| soup |' in out and '| refill |' in out
+    # a soup round interrupted after its first copy, resumed: the same ticket, to the bit
+    before = {p.relative_to(work): p.read_bytes() for p in _soup_files(work)}
+    for gone in ('round00/copy1', 'round00/soup.pth', 'round01', 'method.json'):
+        path = work / 'methods/soup/supervised' / gone
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    run('--methods', 'soup')
+    assert {p.relative_to(work): p.read_bytes() for p in _soup_files(work)} == before
