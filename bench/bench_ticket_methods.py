@@ -32,6 +32,9 @@ from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from demo import cpu_kernels  # noqa: E402
+
+cpu_kernels.pin()  # before torch loads: the demo's sums, without which no run here pairs with the demo's
 from demo import methods, runs  # noqa: E402
 from demo.layout import DemoLayout, TransferJob  # noqa: E402
 from demo.main import Demo, _fine_tune  # noqa: E402
@@ -178,7 +181,13 @@ def main(argv=None):
         found.setdefault(method, {})[p_] = result
         progress.finish(f'{method}/{p_}', t, False)
 
+    kernels = cpu_kernels.current()
+
     def keep(name, job, result, rounds):
+        if result.get('cpu_kernels') != kernels:  # another machine's sums: seed-by-seed pairs mean nothing
+            raise SystemExit(f'{Path(result["checkpoint"]).parent}: computed with the CPU kernels '
+                             f'{result.get("cpu_kernels")}, this run pins {kernels} (demo/cpu_kernels.py); remove '
+                             f'the run to redo it here, or set the same pins')
         for k in rounds:
             cells.setdefault((name, job.task, job.pretraining, k), {})[job.seed] = result['metrics'][
                 runs.METRIC[job.task]]

@@ -384,6 +384,7 @@ def test_the_ticket_methods_bench_finds_tickets_beside_imp_and_transfers_them(de
                 result = json.loads((work / f'methods/{method}/supervised/transfer/{task}/round01/seed{seed}'
                                      '/result.json').read_text())
                 assert cell['values'][str(seed)] == result['metrics'][METRIC[task]]
+                assert result['cpu_kernels'] == PINNED  # the demo's sums, so that the pairs are pairs
     assert '| gmp |' in out and '| soup |' in out and '| refill |' in out
     # a soup round interrupted after its first copy, resumed: the same ticket, to the bit
     before = {p.relative_to(work): p.read_bytes() for p in _soup_files(work)}

@@ -214,3 +214,37 @@ def test_concurrent_writers_without_overwrite_exactly_one_wins(tmp_path):
         assert load_ticket(path).masks['layer1.0.conv1.weight'].flatten().tolist() == \
             [i == winners[0] for i in range(4)]
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(f'.race{attempt}')) == []
+
+
+_WRITE_TWICE = '''
+import sys, torch
+from ltcv_mm.core import Ticket, ticket_to_bytes
+from ltcv_mm.core.packed_checkpoint import to_bytes
+g = torch.Generator().manual_seed(0)
+t = Ticket({'layer1.0.conv1.weight': torch.rand(8, 4, 1, 1, generator=g) > 0.5}, {'source': 'supervised'})
+sys.stdout.buffer.write(ticket_to_bytes(t).hex().encode() + b' ')
+sys.stdout.buffer.write(to_bytes({'w': torch.ones(3)}, {'b': '2', 'a': '1', 'c': '3'}).hex().encode())
+'''
+
+
+def test_one_ticket_gives_the_same_bytes_in_every_process():
+    """safetensors writes its metadata from a hash map seeded per process: without sorting, the same ticket
+    (or packed checkpoint) written by two processes differed in its bytes, half the time."""
+    import subprocess
+    import sys
+
+    from helpers import checkout_env
+    outs = {subprocess.run([sys.executable, '-c', _WRITE_TWICE], capture_output=True, check=True, text=True,
+                           env=checkout_env()).stdout for _ in range(5)}
+    assert len(outs) == 1
+    for blob in next(iter(outs)).split():
+        data = bytes.fromhex(blob)
+        n = struct.unpack('<Q', data[:8])[0]
+        meta = list(json.loads(data[8:8 + n])['__metadata__'])
+        assert meta == sorted(meta) and n % 8 == 0
+    ticket_hex, packed_hex = next(iter(outs)).split()
+    from ltcv_mm.core import ticket_from_bytes
+    from ltcv_mm.core.packed_checkpoint import from_bytes
+    assert ticket_from_bytes(bytes.fromhex(ticket_hex)).meta['source'] == 'supervised'  # still a valid file
+    tensors, metadata = from_bytes(bytes.fromhex(packed_hex))
+    assert torch.equal(tensors['w'], torch.ones(3)) and metadata == {'a': '1', 'b': '2', 'c': '3'}

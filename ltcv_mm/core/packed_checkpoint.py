@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .names import mask_key
-from .safetensors_header import read_safetensors_bytes
+from .safetensors_header import read_safetensors_bytes, with_sorted_metadata
 from .ticket import Ticket
 from .ticket_file import pack_mask, unpack_mask
 
@@ -186,7 +186,7 @@ def unpack_state_dict(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str
 
 def to_bytes(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> bytes:
     from safetensors.torch import save
-    return save(dict(tensors), metadata=dict(metadata))
+    return with_sorted_metadata(save(dict(tensors), metadata=dict(metadata)))
 
 
 def from_bytes(data: bytes, where: str = '<packed>') -> tuple[dict[str, torch.Tensor], dict[str, str] | None]:

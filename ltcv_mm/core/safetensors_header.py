@@ -94,3 +94,23 @@ def read_safetensors_bytes(path: str | os.PathLike, what: str, error: type[Excep
 
 def _ints(value) -> bool:
     return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def with_sorted_metadata(data: bytes) -> bytes:
+    """``data`` (a safetensors file) with its ``__metadata__`` entries in sorted order, the tensors untouched.
+
+    safetensors writes the metadata from a hash map whose order changes from
+    process to process, so one ticket written twice gave two files that differ
+    in their bytes (and their hashes); in sorted order they are the same. The
+    header is written compact and padded with spaces to 8 bytes, as
+    safetensors writes it; tensor offsets count from the header's end.
+    """
+    n = struct.unpack('<Q', data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    if isinstance(header.get('__metadata__'), dict):
+        header = {'__metadata__': dict(sorted(header['__metadata__'].items())),
+                  **{k: v for k, v in header.items() if k != '__metadata__'}}
+    text = json.dumps(header, separators=(',', ':'), ensure_ascii=False).encode()
+    text += b' ' * (-len(text) % 8)
+    return struct.pack('<Q', len(text)) + text + data[8 + n:]
+

@@ -22,7 +22,7 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .names import infer_arch
-from .safetensors_header import header_length, parse_header, read_safetensors_bytes
+from .safetensors_header import header_length, parse_header, read_safetensors_bytes, with_sorted_metadata
 from .ticket import Ticket
 
 FORMAT = 'ltcv_mm.ticket'
@@ -76,8 +76,8 @@ def ticket_to_bytes(ticket: Ticket) -> bytes:
         meta_json = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise TypeError(f'ticket metadata must be plain JSON values: {e}') from None
-    return save({k: torch.from_numpy(v) for k, v in packed.items()},
-                metadata={META_KEY: meta_json, CRC_KEY: str(zlib.crc32(meta_json.encode()))})
+    return with_sorted_metadata(save({k: torch.from_numpy(v) for k, v in packed.items()},
+                                     metadata={META_KEY: meta_json, CRC_KEY: str(zlib.crc32(meta_json.encode()))}))
 
 
 def save_ticket(ticket: Ticket, path: str | os.PathLike, overwrite: bool = False) -> Path:
