@@ -3,6 +3,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -393,3 +394,13 @@ def test_the_ticket_methods_bench_finds_tickets_beside_imp_and_transfers_them(de
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     run('--methods', 'soup')
     assert {p.relative_to(work): p.read_bytes() for p in _soup_files(work)} == before
+    # at another rate: IMP itself runs again at it, beside GMP at it; the pre-training side only
+    out = run('--lr', '0.01', '--no-transfer', '--methods', 'gmp')
+    lr = work / 'methods/lr0.01'
+    for run_dir in (lr / 'imp/supervised/imp', lr / 'gmp/supervised/round01'):
+        assert re.search(r'\blr=0\.01\b', next(run_dir.glob('*.py')).read_text())  # the config the Runner ran
+    imp_lr = load_ticket(json.loads((lr / 'imp/supervised/method.json').read_text())['1']['ticket'])
+    gmp_lr = load_ticket(json.loads((lr / 'gmp/supervised/method.json').read_text())['1']['ticket'])
+    assert gmp_lr.kept == imp_lr.kept == imp.kept and imp_lr.meta['round'] == 1
+    assert not (lr / 'gmp/supervised/transfer').exists() and 'detection' not in out and '| gmp |' in out
+    assert '| random |' not in out  # the demo's random masks are of another IMP's tickets
