@@ -121,10 +121,7 @@ def measure(make, forward, sparsity: float, repeats: int, label: str, compare=No
     unexported = copy.deepcopy(models['csr'])
     export_sparse(models['csr'], lambda: forward(models['csr']), repeats=3)
     slim = narrow_resnet(make(), refilled, prefix=prefix)
-    state = models['dense'].state_dict()
-    backbone = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
-    slim.load_state_dict({**state, **{prefix + k: v for k, v in slim_state_dict(backbone, refilled).items()}},
-                         strict=True)
+    slim.load_state_dict(slim_state_dict(models['dense'].state_dict(), refilled, prefix), strict=True)
     models['slim'] = slim.eval()
     models['slim+csr'] = copy.deepcopy(slim)
     export_sparse(models['slim+csr'], lambda: forward(models['slim+csr']), repeats=3)

@@ -65,3 +65,22 @@ def test_an_unstructured_ticket_has_no_channels_to_slice():
     weights = select_prunable(dict(dense.named_parameters()))
     with pytest.raises(ValueError, match='not refilled into channels'):
         narrow_resnet(dense, prune(weights, rate=0.5))
+
+
+def test_a_prefixed_state_dict_is_sliced_under_its_prefix_and_the_rest_kept():
+    """A detector's state dict: the backbone's entries under 'backbone.' sliced as the canonical ones are, the
+    neck's and heads' entries untouched."""
+    net = _resnet()
+    weights = {k: v.detach().clone() for k, v in select_prunable(dict(net.named_parameters())).items()}
+    ticket = refill_channels(prune(weights, rate=0.8), weights)
+    state = net.state_dict()
+    head = torch.randn(3, 4)
+    prefixed = {**{'backbone.' + k: v for k, v in state.items()}, 'neck.conv.weight': head}
+    got = slim_state_dict(prefixed, ticket, prefix='backbone.')
+    expected = slim_state_dict(state, ticket)
+    assert set(got) == {'backbone.' + k for k in expected} | {'neck.conv.weight'}
+    assert all(torch.equal(got['backbone.' + k], v) for k, v in expected.items())
+    assert got['neck.conv.weight'] is head
+    assert any(got['backbone.' + k].shape != state[k].shape for k in state)  # something was sliced
+    with pytest.raises(KeyError, match='backbone.layer1.0.conv1.weight'):
+        slim_state_dict(state, ticket, prefix='backbone.')

@@ -62,18 +62,19 @@ def _bn_of(conv: str) -> str:
     return f'{head}.{last.replace("conv", "bn")}'
 
 
-def slim_state_dict(state: Mapping[str, torch.Tensor], ticket: Ticket) -> dict[str, torch.Tensor]:
-    """``state`` (canonical names: ``layer1.0.conv1.weight``, ``layer1.0.bn1.running_mean``, ...) with each
-    block's inner convs and their BatchNorms sliced to the refilled ticket's channels."""
+def slim_state_dict(state: Mapping[str, torch.Tensor], ticket: Ticket, prefix: str = '') -> dict[str, torch.Tensor]:
+    """``state`` with each block's inner convs and their BatchNorms sliced to the refilled ticket's channels;
+    the ResNet's entries carry the canonical names under ``prefix`` (``layer1.0.conv1.weight``, or
+    ``backbone.layer1.0.conv1.weight`` in a detector's state dict), every other entry is kept as it is."""
     out = dict(state)
     for conv, (rows, cols) in _slices(ticket).items():
-        key = conv + '.weight'
+        key = prefix + conv + '.weight'
         if key not in state:
             raise KeyError(f'slim: no weight {key!r} in the state dict')
         out[key] = _slice(state[key], rows, cols)
         if rows is not None:
             for entry in BN_ENTRIES:
-                bn_key = f'{_bn_of(conv)}.{entry}'
+                bn_key = f'{prefix}{_bn_of(conv)}.{entry}'
                 if bn_key not in state:
                     raise KeyError(f'slim: no {bn_key!r} in the state dict (a BatchNorm after {conv})')
                 out[bn_key] = _slice(state[bn_key], rows, None)
