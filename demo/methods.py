@@ -157,16 +157,18 @@ def run_soup(layout: DemoLayout, s: DemoSettings, p: str, rounds: tuple[int, ...
             seconds += result['seconds']
         ticket = load_ticket(ticket_path) if ticket_path else None
         soup_path = base / f'round{k:02d}' / 'soup.pth'
+        soup = None
         if not soup_path.is_file():
-            states = [torch_load_safe(c)['state_dict'] for c in ckpts]
-            atomic_torch_save({'state_dict': average_state_dicts(states, ticket, names=ckpts)}, soup_path)
+            soup = average_state_dicts([torch_load_safe(c)['state_dict'] for c in ckpts], ticket, names=ckpts)
+            atomic_torch_save({'state_dict': soup}, soup_path)
         metric = _soup_metric(layout, s, p, soup_path, ticket_path, base / f'round{k:02d}' / 'soup_val', lr)
         if k in rounds:
             out[k] = dict(ticket=str(ticket_path), sparsity=ticket.sparsity, metric=metric, steps=int(steps),
                           seconds=round(seconds, 1))
         next_path = base / f'round{k + 1:02d}' / 'ticket.safetensors'
         if k < max(rounds) and not next_path.is_file():
-            soup = torch_load_safe(str(soup_path))['state_dict']
+            if soup is None:  # a resumed round: the soup written before
+                soup = torch_load_safe(str(soup_path))['state_dict']
             start = ticket if ticket is not None else Ticket.dense(select_prunable(soup), source=p)
             nxt = prune_soup(soup, start, s.imp_rate, copies=copies, where=str(soup_path))
             next_path.parent.mkdir(parents=True, exist_ok=True)
