@@ -15,6 +15,7 @@ mmdet's Faster R-CNN R-50-FPN forward (``model._forward``, one image of
 """
 import argparse
 import copy
+import functools
 import statistics
 import sys
 import time
@@ -46,7 +47,7 @@ def _latencies(fn, repeats: int) -> list[float]:
 
 
 @torch.no_grad()
-def measure(make, forward, sparsity: float, repeats: int, layers: bool, label: str, compare=None) -> None:
+def measure(make, forward, sparsity: float, repeats: int, label: str, compare=None, layers: bool = False) -> None:
     """``compare`` (default ``forward``): what must be equal; a detector's proposals after NMS can
     reorder on float noise, so its features are compared."""
     compare = compare or forward
@@ -119,29 +120,38 @@ def _detector(size: int):
     return make, lambda m: m._forward(x, [sample]), lambda m: m.extract_feat(x)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """The sweep's options, shared with bench_structured.py."""
     p.add_argument('--repeats', type=int, default=10)
-    p.add_argument('--batches', type=int, nargs='+', default=[1, 8])
+    p.add_argument('--batches', type=int, nargs='*', default=[1, 8], help='(none: the detector only)')
     p.add_argument('--size', type=int, default=224)
     p.add_argument('--sparsities', type=float, nargs='+', default=list(SPARSITIES))
-    p.add_argument('--layers', action='store_true', help='print the per-layer table')
     p.add_argument('--detector', action='store_true', help="also mmdet's Faster R-CNN forward")
     p.add_argument('--det-size', type=int, default=512)
+
+
+def sweep(args, measure) -> None:
+    """``measure(make, forward, sparsity, repeats, label, compare)`` for the ResNet-50 backbone at every batch
+    and sparsity, then (``--detector``) for the Faster R-CNN at every sparsity, its FPN features compared."""
+    for batch in args.batches:
+        x = torch.randn(batch, 3, args.size, args.size)
+        for s in args.sparsities:
+            measure(_backbone, lambda m: m(x), s, args.repeats, f'ResNet-50 backbone b{batch} {args.size}px', None)
+    if args.detector:
+        make, forward, features = _detector(args.det_size)
+        for s in args.sparsities:
+            measure(make, forward, s, max(3, args.repeats // 3), f'Faster R-CNN b1 {args.det_size}px', features)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep_arguments(p)
+    p.add_argument('--layers', action='store_true', help='print the per-layer table')
     p.add_argument('--threads', type=int, default=torch.get_num_threads())
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {args.threads} threads')
-    for batch in args.batches:
-        x = torch.randn(batch, 3, args.size, args.size)
-        for s in args.sparsities:
-            measure(_backbone, lambda m: m(x), s, args.repeats, args.layers,
-                    f'ResNet-50 backbone b{batch} {args.size}px')
-    if args.detector:
-        make, forward, features = _detector(args.det_size)
-        for s in args.sparsities:
-            measure(make, forward, s, max(3, args.repeats // 3), args.layers, f'Faster R-CNN b1 {args.det_size}px',
-                    compare=features)
+    sweep(args, functools.partial(measure, layers=args.layers))
 
 
 if __name__ == '__main__':

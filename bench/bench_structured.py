@@ -41,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_sparse_inference import _backbone, _detector, _flat, _latencies  # noqa: E402
+from bench_sparse_inference import _flat, _latencies, sweep, sweep_arguments  # noqa: E402
 
 from ltcv_mm.core import attach_ticket, detach_ticket, prune, select_prunable  # noqa: E402
 from ltcv_mm.core.channel_refill import refill_channels  # noqa: E402
@@ -154,25 +154,12 @@ def measure(make, forward, sparsity: float, repeats: int, label: str, compare=No
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--repeats', type=int, default=10)
-    p.add_argument('--batches', type=int, nargs='*', default=[1, 8], help='(none: the detector only)')
-    p.add_argument('--size', type=int, default=224)
-    p.add_argument('--sparsities', type=float, nargs='+', default=list(SPARSITIES))
-    p.add_argument('--detector', action='store_true', help="also mmdet's Faster R-CNN forward")
-    p.add_argument('--det-size', type=int, default=512)
+    sweep_arguments(p)
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f'torch {torch.__version__}, {args.threads} threads, {time.strftime("%Y-%m-%d")}')
-    for batch in args.batches:
-        x = torch.randn(batch, 3, args.size, args.size)
-        for s in args.sparsities:
-            measure(_backbone, lambda m: m(x), s, args.repeats, f'ResNet-50 backbone b{batch} {args.size}px')
-    if args.detector:
-        make, forward, features = _detector(args.det_size)
-        for s in args.sparsities:
-            measure(make, forward, s, max(3, args.repeats // 3), f'Faster R-CNN b1 {args.det_size}px',
-                    compare=features)
+    sweep(args, measure)
 
 
 if __name__ == '__main__':
