@@ -45,7 +45,7 @@ from demo.layout import DemoLayout, TransferJob  # noqa: E402
 from demo.main import Demo, _fine_tune  # noqa: E402
 from demo.progress import Progress  # noqa: E402
 from demo.report import table_scale  # noqa: E402
-from demo.settings import ADDED_LATER, DemoSettings  # noqa: E402
+from demo.settings import DemoSettings, read_saved  # noqa: E402
 from demo.verdicts import Cell, difference  # noqa: E402
 from ltcv_mm.core import atomic_write_bytes, load_ticket  # noqa: E402
 
@@ -92,9 +92,8 @@ def _fine_tune_method(layout: DemoLayout, s: DemoSettings, lr: float | None, job
 
 
 def _settings(work: Path, quick: bool) -> DemoSettings:
-    path = work / 'settings.json'
-    if path.is_file():
-        saved = {**ADDED_LATER, **json.loads(path.read_text())}
+    saved = read_saved(DemoLayout.of(work).settings)
+    if saved is not None:
         return DemoSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
     return DemoSettings.quick() if quick else DemoSettings.evidence()
 

@@ -23,7 +23,7 @@ from .layout import DemoLayout, TransferJob, transfer_jobs
 from .probe import backbone_knn
 from .progress import Progress
 from .report import number, write_report
-from .settings import ADDED_LATER, INSTABILITY_MODES, DemoSettings
+from .settings import INSTABILITY_MODES, DemoSettings, read_saved
 from .workers import Workers
 
 # rough seconds of each run at the default settings, for the estimate of the time left
@@ -88,8 +88,7 @@ class Demo:
         self.layout.work.mkdir(parents=True, exist_ok=True)
         path = self.layout.settings
         mine = json.dumps(self.s.as_dict(), indent=1, sort_keys=True)
-        # a setting added after that run was made holds there the value that reproduces its runs
-        saved = {**ADDED_LATER, **json.loads(path.read_text())} if path.is_file() else None
+        saved = read_saved(path)
         if saved is not None and saved != json.loads(mine):
             raise SystemExit(f'{self.layout.work} holds a demo run with other settings ({path}); '
                              'pass --fresh to redo it, or another --work-dir')

@@ -1,7 +1,9 @@
 """What the demo runs, with the defaults that finish within 15 minutes on 2 CPU cores."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 PRETRAININGS = ('supervised', 'simclr', 'mocov2')
 TASKS = ('detection', 'segmentation')
@@ -9,6 +11,12 @@ INSTABILITY_MODES = ('ticket', 'dense')  # the backbones of the instability anal
 # settings added after demo folders existed, with the value that reproduces the runs made before them
 # (a folder without the setting holds this value, which may differ from today's default)
 ADDED_LATER = {'instability_alphas': 0, 'detection_backbone_lr_mult': 1.0, 'reverse_ticket': True}
+
+
+def read_saved(path: Path) -> dict | None:
+    """The settings a demo folder's ``settings.json`` holds (None where there is none), a setting added after
+    it was written at the value that reproduces its runs (``ADDED_LATER``)."""
+    return {**ADDED_LATER, **json.loads(path.read_text())} if path.is_file() else None
 
 
 @dataclass
