@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .names import mask_key
-from .safetensors_header import read_safetensors_bytes, with_sorted_metadata
+from .safetensors_header import read_safetensors_bytes, safetensors_bytes
 from .ticket import Ticket
 from .ticket_file import pack_mask, unpack_mask
 
@@ -185,8 +185,7 @@ def unpack_state_dict(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str
 
 
 def to_bytes(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> bytes:
-    from safetensors.torch import save
-    return with_sorted_metadata(save(dict(tensors), metadata=dict(metadata)))
+    return safetensors_bytes(tensors, metadata)
 
 
 def from_bytes(data: bytes, where: str = '<packed>') -> tuple[dict[str, torch.Tensor], dict[str, str] | None]:

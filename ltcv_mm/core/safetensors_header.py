@@ -1,4 +1,5 @@
-"""Reading a safetensors file (a ticket, a packed checkpoint) with its header checked before its tensors.
+"""Reading a safetensors file (a ticket, a packed checkpoint) with its header checked before its tensors, and
+writing one that is the same bytes in every process.
 
 The header says how many bytes the tensors take; a file whose size disagrees
 (truncated, padded, or no safetensors file at all: a 20 GB checkpoint given
@@ -12,7 +13,7 @@ import os
 import stat
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 # safetensors itself refuses headers over 100 MB
 MAX_HEADER_BYTES = 100_000_000
@@ -96,7 +97,14 @@ def _ints(value) -> bool:
     return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
 
 
-def with_sorted_metadata(data: bytes) -> bytes:
+def safetensors_bytes(tensors: Mapping[str, Any], metadata: Mapping[str, str]) -> bytes:
+    """``safetensors.torch.save`` of ``tensors`` and ``metadata``, the same bytes in every process
+    (``_sorted_metadata``): every file the plugin writes in this format goes through here."""
+    from safetensors.torch import save
+    return _sorted_metadata(save(dict(tensors), metadata=dict(metadata)))
+
+
+def _sorted_metadata(data: bytes) -> bytes:
     """``data`` (a safetensors file) with its ``__metadata__`` entries in sorted order, the tensors untouched.
 
     safetensors writes the metadata from a hash map whose order changes from

@@ -22,7 +22,7 @@ import torch
 
 from .atomic import atomic_write_bytes
 from .names import infer_arch
-from .safetensors_header import header_length, parse_header, read_safetensors_bytes, with_sorted_metadata
+from .safetensors_header import header_length, parse_header, read_safetensors_bytes, safetensors_bytes
 from .ticket import Ticket
 
 FORMAT = 'ltcv_mm.ticket'
@@ -69,15 +69,14 @@ def ticket_metadata(ticket: Ticket, packed: dict[str, np.ndarray]) -> dict[str, 
 
 
 def ticket_to_bytes(ticket: Ticket) -> bytes:
-    from safetensors.torch import save
     packed = {name: pack_mask(mask) for name, mask in ticket.masks.items()}
     header = ticket_metadata(ticket, packed)
     try:
         meta_json = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise TypeError(f'ticket metadata must be plain JSON values: {e}') from None
-    return with_sorted_metadata(save({k: torch.from_numpy(v) for k, v in packed.items()},
-                                     metadata={META_KEY: meta_json, CRC_KEY: str(zlib.crc32(meta_json.encode()))}))
+    return safetensors_bytes({k: torch.from_numpy(v) for k, v in packed.items()},
+                             {META_KEY: meta_json, CRC_KEY: str(zlib.crc32(meta_json.encode()))})
 
 
 def save_ticket(ticket: Ticket, path: str | os.PathLike, overwrite: bool = False) -> Path:
