@@ -100,3 +100,29 @@ def test_a_checkpoint_cut_for_another_ticket_does_not_load(case, tmp_path):
     with pytest.raises(ValueError, match='not refilled into channels'):
         unstructured = save_ticket(prune(weights, rate=0.4), tmp_path / 'u.safetensors')
         _build(dict(type='ltcv.SlimBackbone', ticket=str(unstructured), backbone=BACKBONES[scope]), scope)
+
+
+def test_a_copy_moved_to_another_dtype_and_device_keeps_its_residual_masks(case):
+    """The residual outputs' masks follow a deep copy into float64 (and to 'meta', a stand-in for a GPU):
+    after a real SGD step with momentum and weight decay the copy's pruned weights are still exactly zero."""
+    import copy
+    scope, _, ticket, slim_path = case
+    slim = _build(dict(type='ltcv.SlimBackbone', ticket=str(ticket), backbone=BACKBONES[scope]), scope)
+    slim.load_state_dict(torch.load(slim_path, weights_only=True)['state_dict'], strict=True)
+    twin = copy.deepcopy(slim).to(torch.float64)
+    twin.train()  # (mmdet's ResNet.train returns nothing)
+    pairs = list(twin.ltcv_masks.pairs(twin))
+    assert pairs and all(p.dtype == torch.float64 and m.device == p.device for _, p, m in pairs)
+    opt = torch.optim.SGD(twin.parameters(), lr=0.5, momentum=0.9, weight_decay=0.1)
+    for _ in range(2):
+        out = twin(torch.randn(2, 3, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(4)))
+        sum(o.square().mean() for o in out).backward()
+        opt.step()
+        opt.zero_grad()
+    assert twin.ltcv_masks.count_nonzero_pruned(twin) == 0
+    params = dict(twin.named_parameters())
+    for name, mask in slim_ticket(load_ticket(ticket)).masks.items():  # the ticket's own zeros, not the copy's
+        assert not bool(params[name].detach()[~mask].any()), name
+    assert slim.ltcv_masks.count_nonzero_pruned(slim) == 0 and next(slim.parameters()).dtype == torch.float32
+    twin.to('meta')
+    assert all(p.device.type == 'meta' and m.device.type == 'meta' for _, p, m in twin.ltcv_masks.pairs(twin))
